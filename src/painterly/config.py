@@ -1,0 +1,237 @@
+"""StyleConfig: the single source of truth for every option of a run, and the presets.
+
+The CLI flags, the studio's widgets and the stored job records are all generated from the
+fields below, so an option is added here and nowhere else. Each field's ``metadata["help"]``
+is the text users see.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+# Importing this module must stay cheap (no torch): the CLI's ``preview`` and ``presets``
+# commands and the studio import it on every start.
+
+VGG_LAYERS: tuple[str, ...] = (
+    "conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1",
+    "conv2_1", "relu2_1", "conv2_2", "relu2_2", "pool2",
+    "conv3_1", "relu3_1", "conv3_2", "relu3_2", "conv3_3", "relu3_3", "conv3_4", "relu3_4", "pool3",
+    "conv4_1", "relu4_1", "conv4_2", "relu4_2", "conv4_3", "relu4_3", "conv4_4", "relu4_4", "pool4",
+    "conv5_1", "relu5_1", "conv5_2", "relu5_2", "conv5_3", "relu5_3", "conv5_4", "relu5_4", "pool5",
+)  # fmt: skip
+
+MAX_SIZE = 4096  # longest output side we accept; 2048 px already takes ~8 GB of activations
+
+
+class ConfigError(ValueError):
+    """An option has a value that cannot work; the message says which and what is allowed."""
+
+
+def _f(default: Any, help: str, **meta: Any) -> Any:
+    """A dataclass field with user-facing help text (and optional choices/min/max)."""
+    if isinstance(default, (list, dict)):
+        raise TypeError("use tuples for sequence defaults: the config is frozen")
+    return field(default=default, metadata={"help": help, **meta})
+
+
+@dataclass(frozen=True)
+class StyleConfig:
+    """Every option of one style-transfer run. Frozen: derive variants with ``replace``."""
+
+    # --- output -----------------------------------------------------------------------
+    size: int = _f(512, "Long side of the output in pixels; the aspect ratio is kept.", min=16, max=MAX_SIZE)
+    steps: int = _f(200, "Total optimisation steps, summed over all scales.", min=1, max=100_000)
+    scales: int = _f(
+        2,
+        "Coarse-to-fine scales: optimise at size/2^(n-1), upsample, continue. "
+        "Most steps go to the small scales, where they are cheap.",
+        min=1, max=6,
+    )  # fmt: skip
+    # --- loss ---------------------------------------------------------------------------
+    content_weight: float = _f(1.0, "Weight of the content loss (alpha in Gatys et al.).", min=0.0)
+    style_weight: float = _f(5e-3, "Weight of the style loss (beta in Gatys et al.).", min=0.0)
+    tv_weight: float = _f(0.0, "Weight of the total-variation (smoothness) loss.", min=0.0)
+    content_layers: tuple[str, ...] = _f(("relu4_2",), "VGG19 layers matched for content.", choices=VGG_LAYERS)
+    style_layers: tuple[str, ...] = _f(
+        ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+        "VGG19 layers matched for style (Gram matrices).",
+        choices=VGG_LAYERS,
+    )
+    style_layer_weights: tuple[float, ...] = _f(
+        (), "Weight per style layer; empty means equal weights 1/len(style_layers)."
+    )
+    style_blend: tuple[float, ...] = _f((), "Weight per style image when several are given; empty means equal.")
+    content_reduction: Literal["mean", "sum"] = _f(
+        "mean",
+        "Content loss form: 'sum' is the paper's 1/2*sum((F-P)^2), which grows with the image; "
+        "'mean' is mean((F-P)^2), the same at every scale.",
+        choices=("mean", "sum"),
+    )
+    # --- optimiser ----------------------------------------------------------------------
+    optimizer: Literal["lbfgs", "adam"] = _f("lbfgs", "Optimiser for the pixels.", choices=("lbfgs", "adam"))
+    lr: float = _f(1.0, "Learning rate (Adam: per step, on [0,1] pixels; L-BFGS: step length).", min=0.0)
+    init: Literal["content", "noise", "preview", "image"] = _f(
+        "content",
+        "Start image: the content photo, noise, the instant preview, or an image you pass in.",
+        choices=("content", "noise", "preview", "image"),
+    )
+    seed: int = _f(0, "Random seed, for reproducible noise and runs.")
+    clamp: bool = _f(True, "Keep pixels in [0,1] during optimisation (unclamped L-BFGS wrecks images).")
+    pooling: Literal["max", "avg"] = _f("max", "VGG pooling; Gatys et al. found average pooling slightly smoother.", choices=("max", "avg"))  # fmt: skip
+    # --- style & colour -----------------------------------------------------------------
+    style_scale: float = _f(1.0, "Size of the style image relative to the output (bigger = larger brush strokes).", min=0.05, max=4.0)  # fmt: skip
+    color: Literal["none", "luminance", "histogram"] = _f(
+        "none",
+        "Keep the photo's colours: 'luminance' transfers style on brightness only; "
+        "'histogram' recolours the painting to the photo's colour statistics first.",
+        choices=("none", "luminance", "histogram"),
+    )
+    color_strength: float = _f(1.0, "How much of the photo's colour to keep, 0..1 (with --color).", min=0.0, max=1.0)
+    # --- runtime ------------------------------------------------------------------------
+    preview_every: int = _f(10, "Send a preview image to the progress callback every N steps (0 = never).", min=0)
+    device: Literal["auto", "cpu", "cuda", "mps"] = _f("auto", "Where to compute.", choices=("auto", "cpu", "cuda", "mps"))  # fmt: skip
+    threads: int = _f(0, "CPU threads (0 = one per physical core).", min=0)
+    weights: str = _f("", "Path to a local VGG19 weights file (torchvision vgg19 state dict .pth); empty = bundled.")
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def replace(self, **changes: Any) -> "StyleConfig":
+        """A copy with some fields changed (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: (list(v) if isinstance(v, tuple) else v) for f in dataclasses.fields(self) for v in [getattr(self, f.name)]}  # fmt: skip
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "StyleConfig":
+        """Build from a plain dict (a job record, JSON); unknown keys are an error."""
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise ConfigError(f"unknown option(s): {', '.join(unknown)}")
+        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()}
+        return cls(**kwargs)
+
+    @property
+    def last_layer(self) -> str:
+        """The deepest VGG layer this run reads; the network is built only up to it."""
+        return max(self.content_layers + self.style_layers, key=VGG_LAYERS.index)
+
+
+def fields() -> tuple[dataclasses.Field, ...]:
+    """The config's fields, for front ends that generate their options from them."""
+    return dataclasses.fields(StyleConfig)
+
+
+def validate(cfg: StyleConfig) -> None:
+    """Raise ConfigError naming the first option that cannot work."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        meta = f.metadata
+        kind = type(f.default)
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{f.name} must be true or false, got {value!r}")
+            continue
+        if kind in (int, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):  # fmt: skip
+                raise ConfigError(f"{f.name} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ConfigError(f"{f.name} must be a finite number, got {value!r}")
+            if "min" in meta and value < meta["min"]:
+                raise ConfigError(f"{f.name} must be at least {meta['min']}, got {value}")
+            if "max" in meta and value > meta["max"]:
+                raise ConfigError(f"{f.name} must be at most {meta['max']}, got {value}")
+        if kind is str and "choices" in meta and value not in meta["choices"]:
+            raise ConfigError(f"{f.name} must be one of {', '.join(meta['choices'])}; got {value!r}")
+        if kind is tuple:
+            if not isinstance(value, tuple):
+                raise ConfigError(f"{f.name} must be a list, got {value!r}")
+            if "choices" in meta:
+                bad = [v for v in value if v not in meta["choices"]]
+                if bad:
+                    raise ConfigError(f"{f.name}: unknown VGG19 layer(s) {', '.join(map(str, bad))}; "
+                                      f"use names like conv4_2, relu5_1")  # fmt: skip
+            elif any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in value):
+                raise ConfigError(f"{f.name} must be non-negative numbers, got {value!r}")
+    if not cfg.content_layers and not cfg.style_layers:
+        raise ConfigError("at least one content or style layer is needed")
+    if cfg.style_layer_weights and len(cfg.style_layer_weights) != len(cfg.style_layers):
+        raise ConfigError(
+            f"style_layer_weights has {len(cfg.style_layer_weights)} values but there are "
+            f"{len(cfg.style_layers)} style layers"
+        )
+    if cfg.size >> (cfg.scales - 1) < 16:
+        raise ConfigError(f"scales={cfg.scales} makes the smallest scale under 16 px at size={cfg.size}")
+
+
+# --- presets ----------------------------------------------------------------------------
+
+# The original project's recipe, reproduced exactly. What the recipe fixes: VGG19
+# features[:29] (so the network ends at conv5_1), features read after conv1_1, conv2_1,
+# conv3_1, conv4_1, conv5_1 (indices 0, 5, 10, 19, 28 of torchvision's vgg19.features: the
+# conv outputs, before ReLU) for both content and style, content loss 1/2*sum((F-P)^2),
+# Gram style loss, Adam with lr 0.01, alpha=1, beta=0.01, 1000 steps, init from the
+# content image. What it leaves open, and what we chose:
+#  - pixel scale: the image is optimised as an RGB tensor in [0, 1] (torchvision ToTensor
+#    scale), so lr 0.01 is 1 % of the full pixel range per step; the VGG's own
+#    preprocessing (BGR, 0-255, mean-subtracted) happens inside the network;
+#  - no clamping during optimisation (the recipe has none); the image is clamped on save;
+#  - Gram normalisation: Gatys et al.'s E_l = 1/(4 N^2 M^2) * sum((G-A)^2), equal layer
+#    weights w_l = 1/5, summed over the layers (the content loss is summed over them too);
+#  - a single scale at the output size, max pooling, no total-variation term.
+CLASSIC = StyleConfig(
+    steps=1000,
+    scales=1,
+    content_weight=1.0,
+    style_weight=0.01,
+    tv_weight=0.0,
+    content_layers=("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
+    style_layers=("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
+    content_reduction="sum",
+    optimizer="adam",
+    lr=0.01,
+    init="content",
+    clamp=False,
+    pooling="max",
+    preview_every=100,
+)
+
+# Best result per second on a 2-core CPU (see benchmarks/RESULTS.md for the evidence).
+DEFAULT = StyleConfig()
+
+# When time is cheap: more steps, three scales.
+QUALITY = StyleConfig(steps=600, scales=3)
+
+# A fast sketch for the studio's first look.
+DRAFT = StyleConfig(size=384, steps=60, scales=2)
+
+PRESETS: dict[str, StyleConfig] = {"default": DEFAULT, "draft": DRAFT, "quality": QUALITY, "classic": CLASSIC}
+PRESET_HELP: dict[str, str] = {
+    "default": "Best picture per second on an ordinary CPU.",
+    "draft": "A quick sketch in seconds, to try ideas.",
+    "quality": "More steps and scales, for when time is cheap.",
+    "classic": "The original project's recipe (Adam, lr 0.01, 1000 steps), reproduced exactly.",
+}
+
+
+def preset(name: str, **overrides: Any) -> StyleConfig:
+    """A preset by name, optionally with some fields overridden."""
+    try:
+        base = PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+    return base.replace(**overrides) if overrides else base
+
+
+def preset_diff(name: str) -> dict[str, Any]:
+    """The fields a preset sets differently from StyleConfig's defaults (for `painterly presets`)."""
+    cfg, base = preset(name), StyleConfig()
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != getattr(base, f.name)}  # fmt: skip

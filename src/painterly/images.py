@@ -1,0 +1,235 @@
+"""Images in and out: safe loading, sizing, colour helpers, atomic saving.
+
+Everything here works on PIL images and numpy arrays and never imports torch at module
+level, so the instant preview and the CLI start fast. Inside the engine, images are RGB
+float tensors in [0, 1] with shape (1, 3, H, W); ``to_tensor``/``to_image`` convert.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Union
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:
+    import torch
+
+ImageSource = Union[str, os.PathLike, bytes, BinaryIO, Image.Image]
+
+# A decoded image above this many pixels is refused: it is almost surely a decompression
+# bomb or a mistake, and 64 MP of float32 RGB is already 768 MB before any VGG activations.
+MAX_INPUT_PIXELS = 64_000_000
+MAX_INPUT_BYTES = 50 * 1024 * 1024  # what the studio accepts per upload, too
+
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+class ImageError(ValueError):
+    """An input that is not a usable image; the message says what is wrong and what to do."""
+
+
+def load_image(source: ImageSource, *, name: str = "image", max_pixels: int = MAX_INPUT_PIXELS) -> Image.Image:
+    """Open an image from a path, bytes, a file object or a PIL image, as 8-bit RGB.
+
+    EXIF orientation is applied; CMYK, 16-bit, greyscale and palette images are converted;
+    transparency is composited onto white (a painting has no alpha). Raises ImageError with
+    a one-line, actionable message for anything else.
+
+    Args:
+        source: path, raw bytes, binary file object, or an already-open PIL image.
+        name: how to call the image in error messages (e.g. "content image").
+        max_pixels: refuse images with more pixels than this (decompression bombs).
+    """
+    if isinstance(source, Image.Image):
+        img = source
+        img.load()
+    else:
+        label = f"{name} {os.fspath(source)!s}" if isinstance(source, (str, os.PathLike)) else name
+        try:
+            if isinstance(source, (str, os.PathLike)):
+                path = Path(source)
+                if not path.is_file():
+                    raise ImageError(f"{label}: no such file")
+                if path.stat().st_size == 0:
+                    raise ImageError(f"{label}: the file is empty")
+                fp: BinaryIO = open(path, "rb")
+            elif isinstance(source, (bytes, bytearray)):
+                if not source:
+                    raise ImageError(f"{label}: the upload is empty")
+                fp = io.BytesIO(source)
+            else:
+                fp = source
+            # Close only what we opened; a caller's file object stays theirs.
+            owned = fp is not source
+            with (fp if owned else contextlib.nullcontext(fp)), warnings.catch_warnings():
+                # Pillow warns, then raises, on bombs; we check the size ourselves below.
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                img = Image.open(fp)
+                w, h = img.size
+                if w <= 0 or h <= 0:
+                    raise ImageError(f"{label}: the image has zero size ({w}x{h})")
+                if w * h > max_pixels:
+                    raise ImageError(
+                        f"{label}: {w}x{h} is {w * h / 1e6:.0f} megapixels, over the "
+                        f"{max_pixels / 1e6:.0f} MP limit; scale it down first"
+                    )
+                # Truncated files must fail loudly, not come back half grey.
+                ImageFile.LOAD_TRUNCATED_IMAGES = False
+                img.load()
+        except ImageError:
+            raise
+        except UnidentifiedImageError:
+            raise ImageError(f"{label}: not an image Pillow can read (try PNG, JPEG or WebP)") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageError(f"{label}: the image is too large to open safely; scale it down first") from None
+        except (OSError, SyntaxError, ValueError) as e:
+            raise ImageError(f"{label}: the file is damaged or truncated ({e})") from None
+    return _to_rgb(ImageOps.exif_transpose(img))
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """8-bit RGB from any mode Pillow decodes."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16/32-bit greyscale: scale the actual range to 0..255 rather than clipping at 255.
+        a = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif img.mode == "F":
+        a = np.asarray(img, dtype=np.float64)
+        top = 1.0 if a.max() <= 1.0 else 255.0
+        img = Image.fromarray(np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    if img.mode != "RGB":
+        img = img.convert("RGB")  # CMYK, YCbCr, LAB, L, 1, ...
+    return img
+
+
+def fit_size(width: int, height: int, long_side: int) -> tuple[int, int]:
+    """(w, h) with the long side equal to long_side and the aspect ratio kept (each >= 1)."""
+    scale = long_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def resize_long_side(img: Image.Image, long_side: int) -> Image.Image:
+    """Resize so the long side is long_side px (LANCZOS when shrinking, BICUBIC when growing)."""
+    size = fit_size(*img.size, long_side)
+    if size == img.size:
+        return img
+    grow = size[0] > img.size[0]
+    return img.resize(size, Image.Resampling.BICUBIC if grow else Image.Resampling.LANCZOS)
+
+
+def save_image(img: Image.Image, path: Union[str, os.PathLike], *, quality: int = 95) -> Path:
+    """Write atomically (temporary file in the same folder, then rename); format from the extension."""
+    path = Path(path)
+    fmt = SAVE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ImageError(f"{path}: unsupported output type {path.suffix or '(none)'!r}; use .png, .jpg or .webp")
+    if not path.parent.is_dir():
+        raise ImageError(f"{path}: the folder {path.parent} does not exist")
+    data = encode_image(img, fmt, quality=quality)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def encode_image(img: Image.Image, fmt: str = "PNG", *, quality: int = 95) -> bytes:
+    """Encode to bytes (PNG, JPEG or WEBP) for downloads and atomic writes."""
+    buf = io.BytesIO()
+    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    img.convert("RGB").save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+# --- colour -------------------------------------------------------------------------------
+# Gatys, Bethge, Hertzmann & Shechtman, "Preserving Color in Neural Artistic Style Transfer"
+# (2016) give two methods; both are implemented here on numpy so the preview can use them.
+
+_RGB2YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+_YIQ2RGB = np.linalg.inv(_RGB2YIQ)
+
+
+def _arr(img: Image.Image) -> np.ndarray:
+    return np.asarray(img.convert("RGB"), dtype=np.float64) / 255.0
+
+
+def _img(a: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8), "RGB")
+
+
+def luminance_transfer(result: Image.Image, content: Image.Image, strength: float = 1.0) -> Image.Image:
+    """Keep the result's luminance (Y) and take the colour (I, Q) from the content photo.
+
+    The paper's "luminance-only transfer": style acts on brightness, the photo keeps its
+    colours. ``strength`` blends between the plain result (0) and full colour keeping (1).
+    """
+    if strength <= 0:
+        return result
+    res = _arr(result)
+    con = _arr(content.resize(result.size, Image.Resampling.BICUBIC))
+    yiq_r, yiq_c = res @ _RGB2YIQ.T, con @ _RGB2YIQ.T
+    mixed = np.concatenate([yiq_r[..., :1], yiq_c[..., 1:]], axis=-1) @ _YIQ2RGB.T
+    return _img((1 - strength) * res + strength * mixed)
+
+
+def match_color(style: Image.Image, content: Image.Image, strength: float = 1.0) -> Image.Image:
+    """Recolour ``style`` so its RGB mean and covariance match ``content``'s.
+
+    The paper's "colour histogram matching" (linear, via matrix square roots of the
+    covariances): run before the transfer, the result takes the photo's palette.
+    """
+    if strength <= 0:
+        return style
+    s = _arr(style).reshape(-1, 3)
+    c = _arr(content).reshape(-1, 3)
+    mu_s, mu_c = s.mean(0), c.mean(0)
+    cov_s = np.cov(s, rowvar=False) + 1e-5 * np.eye(3)
+    cov_c = np.cov(c, rowvar=False) + 1e-5 * np.eye(3)
+    a = _sqrtm(cov_c) @ np.linalg.inv(_sqrtm(cov_s))
+    out = (s - mu_s) @ a.T + mu_c
+    out = (1 - strength) * s + strength * out
+    return _img(out.reshape(style.size[1], style.size[0], 3))
+
+
+def _sqrtm(m: np.ndarray) -> np.ndarray:
+    vals, vecs = np.linalg.eigh(m)
+    return (vecs * np.sqrt(np.clip(vals, 0, None))) @ vecs.T
+
+
+# --- tensors (torch imported lazily) -------------------------------------------------------
+
+
+def to_tensor(img: Image.Image) -> "torch.Tensor":
+    """PIL RGB -> float tensor (1, 3, H, W) in [0, 1]."""
+    import torch
+
+    a = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(a.copy()).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def to_image(t: "torch.Tensor") -> Image.Image:
+    """Float tensor (1, 3, H, W) or (3, H, W), any range -> PIL RGB (clamped to [0, 1])."""
+    if t.dim() == 4:
+        t = t[0]
+    a = t.detach().float().clamp(0, 1).mul(255).add(0.5).to("cpu").permute(1, 2, 0).numpy()
+    return Image.fromarray(a.astype(np.uint8), "RGB")

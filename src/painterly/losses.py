@@ -1,0 +1,56 @@
+"""The losses of Gatys, Ecker & Bethge, "A Neural Algorithm of Artistic Style" (2015).
+
+Small pure functions on feature tensors of shape (B, C, H, W). In the paper's notation a
+layer l has N_l = C feature maps of size M_l = H*W.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+import torch
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """Normalised Gram matrix G / (N M): (B, C, H, W) -> (B, C, C).
+
+    The paper's G^l_ij = sum_k F_ik F_jk, divided by N_l * M_l. Folding Gatys' constant
+    1/(4 N^2 M^2) into the Gram this way makes its entries independent of the image size,
+    so one style weight serves every scale of a coarse-to-fine run, and keeps fp16 Grams
+    from overflowing on a GPU.
+    """
+    b, c, h, w = features.shape
+    f = features.reshape(b, c, h * w)  # (B, C, M)
+    return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+
+
+def style_loss(gram: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Gatys' E_l = 1/(4 N^2 M^2) * sum((G - A)^2), from normalised Grams (see gram_matrix)."""
+    return 0.25 * (gram - target).pow(2).sum()
+
+
+def content_loss(
+    features: torch.Tensor, target: torch.Tensor, reduction: Literal["sum", "mean"] = "sum"
+) -> torch.Tensor:
+    """Content loss: "sum" is the paper's 1/2 * sum((F - P)^2); "mean" is mean((F - P)^2).
+
+    The sum grows with the number of pixels, so its weight depends on the image size; the
+    mean does not, which is what a multi-scale run needs.
+    """
+    diff = (features - target).pow(2)
+    return 0.5 * diff.sum() if reduction == "sum" else diff.mean()
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Total variation: mean squared difference of neighbouring pixels (Mahendran & Vedaldi 2015)."""
+    dh = (image[..., 1:, :] - image[..., :-1, :]).pow(2).mean()
+    dw = (image[..., :, 1:] - image[..., :, :-1]).pow(2).mean()
+    return dh + dw
+
+
+def blend_grams(grams: Sequence[torch.Tensor], weights: Sequence[float]) -> torch.Tensor:
+    """One style target from several style images: the weighted mean of their Grams."""
+    total = float(sum(weights))
+    if total <= 0:
+        raise ValueError("style blend weights must not all be zero")
+    return sum(g * (w / total) for g, w in zip(grams, weights))  # type: ignore[return-value]

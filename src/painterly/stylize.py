@@ -1,0 +1,305 @@
+"""stylize(): the one optimisation loop every front end calls.
+
+Gatys, Ecker & Bethge (2015): start from an image, then move its pixels by gradient
+descent so that its VGG19 features match the content photo's (deep layers) and its Gram
+matrices match the painting's (several layers). Additions from later work, each optional:
+coarse-to-fine scales (as in jcjohnson/neural-style's multires recipes and crowsonkb's
+style-transfer-pytorch), colour preservation (Gatys et al. 2016), total variation.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from . import images as im
+from .config import DEFAULT, StyleConfig
+from .losses import blend_grams, content_loss, gram_matrix, style_loss, tv_loss
+from .vgg import get_vgg
+
+
+class Cancelled(Exception):
+    """Raise from an ``on_progress`` callback to stop a run; stylize() then returns the best image so far."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of a run, as passed to ``on_progress``.
+
+    ``image`` is set every ``config.preview_every`` steps, at the end of each scale and at
+    the last step; otherwise None (making an image costs time).
+    """
+
+    step: int  # steps done so far, across all scales (1-based)
+    steps: int  # total steps of the run
+    scale: int  # current scale, 1-based (1 = coarsest)
+    scales: int
+    size: tuple[int, int]  # (width, height) being optimised now
+    loss: float  # weighted total
+    losses: Mapping[str, float]  # weighted terms: content, style, tv
+    elapsed: float  # seconds since the run started
+    image: Optional[Image.Image] = field(default=None, compare=False)
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.steps
+
+
+ProgressCallback = Callable[[Progress], None]
+Styles = Union[Image.Image, Sequence[Image.Image]]
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """CUDA, then Apple MPS, then CPU for "auto"; an explicit name is checked."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' asked for, but no CUDA GPU is available; use --device auto")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise RuntimeError("device 'mps' asked for, but Apple MPS is not available; use --device auto")
+    return torch.device(name)
+
+
+def scale_plan(config: StyleConfig, width: int, height: int) -> list[tuple[tuple[int, int], int]]:
+    """[(size (w, h), steps)] per scale, coarsest first.
+
+    Scale i of n optimises at size/2^(n-1-i). Steps are shared in proportion 2^(n-1-i): a
+    step at half the size costs a quarter, so most of the work happens where it is cheap
+    and the full-size scales only refine.
+    """
+    n = config.scales
+    shares = [2.0 ** (n - 1 - i) for i in range(n)]
+    total = sum(shares)
+    steps = [max(1, math.floor(config.steps * s / total)) for s in shares]
+    steps[-1] = max(1, config.steps - sum(steps[:-1]))
+    plan = []
+    for i in range(n):
+        long_side = max(16, round(config.size / 2 ** (n - 1 - i)))
+        plan.append((im.fit_size(width, height, long_side), steps[i]))
+    # Very small step budgets can exceed config.steps by the max(1, ...) floors; trim from the coarse end.
+    while sum(s for _, s in plan) > config.steps and len(plan) > 1:
+        plan.pop(0)
+    return plan
+
+
+def stylize(
+    content: Image.Image,
+    styles: Styles,
+    config: StyleConfig = DEFAULT,
+    *,
+    on_progress: Optional[ProgressCallback] = None,
+    init_image: Optional[Image.Image] = None,
+    start_step: int = 0,
+) -> Image.Image:
+    """Repaint ``content`` in the style of ``styles``.
+
+    Pure: takes and returns PIL images; prints nothing and touches no files.
+
+    Args:
+        content: the photo (any size; RGB).
+        styles: one painting or several (blended by ``config.style_blend``).
+        config: every option of the run (see StyleConfig and the presets).
+        on_progress: called after every step with a Progress; may raise Cancelled.
+        init_image: the start image when ``config.init == "image"``, or the checkpoint to
+            resume from with ``start_step``.
+        start_step: resume a run: skip this many steps of the schedule, starting from
+            ``init_image`` (a Progress.image saved at that step).
+
+    Returns:
+        The stylised image, long side ``config.size``, the content's aspect ratio. If the
+        callback raised Cancelled, the best image so far, at that same size.
+    """
+    style_list = [styles] if isinstance(styles, Image.Image) else list(styles)
+    if not style_list:
+        raise ValueError("at least one style image is needed")
+    if config.style_blend and len(config.style_blend) != len(style_list):
+        raise ValueError(f"style_blend has {len(config.style_blend)} weights for {len(style_list)} style images")
+    if (config.init == "image" or start_step) and init_image is None:
+        raise ValueError("init_image is required with init='image' or start_step > 0")
+    if not 0 <= start_step < config.steps:
+        raise ValueError(f"start_step must be in [0, {config.steps}), got {start_step}")
+
+    content = im.load_image(content, name="content image")
+    style_list = [im.load_image(s, name="style image") for s in style_list]
+    if config.color == "histogram":
+        style_list = [im.match_color(s, content, config.color_strength) for s in style_list]
+    blend = config.style_blend or (1.0,) * len(style_list)
+
+    device = pick_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    net = get_vgg(config.last_layer, config.pooling, config.weights, str(device))
+    cl, sl = config.content_layers, config.style_layers
+    lw = config.style_layer_weights or (1.0 / len(sl),) * len(sl) if sl else ()
+    layers = tuple(dict.fromkeys(cl + sl))
+
+    def to_dev(img: Image.Image) -> torch.Tensor:
+        return im.to_tensor(img).to(device)
+
+    def finish(x: torch.Tensor) -> Image.Image:
+        out = im.to_image(x)
+        if out.size != final_size:
+            out = out.resize(final_size, Image.Resampling.BICUBIC)
+        if config.color == "luminance":
+            out = im.luminance_transfer(out, content, config.color_strength)
+        return out
+
+    plan = scale_plan(config, *content.size)
+    final_size = plan[-1][0]
+    gen = torch.Generator().manual_seed(config.seed)
+    t0 = time.perf_counter()
+    done = 0  # steps of the schedule completed (including skipped ones when resuming)
+    x: Optional[torch.Tensor] = None
+    best: Optional[torch.Tensor] = None  # lowest-loss image of the current scale
+
+    try:
+        for si, (size, n_steps) in enumerate(plan):
+            if done + n_steps <= start_step:
+                done += n_steps
+                continue
+            # --- targets for this scale (no graph needed) ---
+            c_img = content.resize(size, Image.Resampling.LANCZOS)
+            with torch.inference_mode():
+                c_t = to_dev(c_img)
+                c_targets = {k: v.clone() for k, v in net(c_t, cl).items()} if cl else {}
+                s_targets = {}
+                if sl:
+                    per_style = []
+                    for s in style_list:
+                        s_long = max(16, round(max(size) * config.style_scale))
+                        feats = net(to_dev(im.resize_long_side(s, s_long)), sl)
+                        per_style.append({k: gram_matrix(feats[k]) for k in sl})
+                    s_targets = {k: blend_grams([p[k] for p in per_style], blend) for k in sl}
+
+            # --- start image for this scale ---
+            if x is None:
+                x = _initial(config, content, c_img, style_list, size, init_image, start_step, gen).to(device)
+            else:
+                x = F.interpolate(x.detach(), size=(size[1], size[0]), mode="bicubic", align_corners=False)
+            if config.clamp:
+                x = x.clamp(0, 1)
+            x = x.contiguous().requires_grad_(True)
+
+            best_loss = math.inf
+
+            def closure() -> tuple[torch.Tensor, dict[str, float]]:
+                nonlocal best, best_loss
+                feats = net(x, layers)
+                terms: dict[str, torch.Tensor] = {}
+                if cl:
+                    terms["content"] = config.content_weight * sum(
+                        content_loss(feats[k], c_targets[k], config.content_reduction) for k in cl
+                    )
+                if sl:
+                    terms["style"] = config.style_weight * sum(
+                        w * style_loss(gram_matrix(feats[k]), s_targets[k]) for k, w in zip(sl, lw)
+                    )
+                if config.tv_weight:
+                    terms["tv"] = config.tv_weight * tv_loss(x)
+                total = sum(terms.values())
+                value = float(total.detach())
+                # The loss is of x as it is now, before the optimiser moves it: remember the
+                # best-scoring image of this scale for a cancelled run.
+                if value < best_loss:
+                    best, best_loss = x.detach().clone(), value
+                return total, {k: float(v.detach()) for k, v in terms.items()}  # type: ignore[return-value]
+
+            first = max(0, start_step - done)  # steps of this scale already done (resuming)
+            for i, (step_loss, terms) in enumerate(_optimise(config, x, closure, n_steps - first)):
+                step = done + first + i + 1
+                if on_progress is not None:
+                    last = step == done + n_steps
+                    want_image = last or (config.preview_every and step % config.preview_every == 0)
+                    on_progress(
+                        Progress(
+                            step=step, steps=config.steps, scale=si + 1, scales=len(plan), size=size,
+                            loss=step_loss, losses=terms, elapsed=time.perf_counter() - t0,
+                            image=finish(x) if want_image else None,
+                        )
+                    )  # fmt: skip
+            done += n_steps
+            x = x.detach()
+    except Cancelled:
+        # Mid-scale, the best-scoring image of this scale; before any step, the start image.
+        return finish(best if best is not None else (x.detach() if x is not None else im.to_tensor(content)))
+    assert x is not None
+    return finish(x)
+
+
+def _initial(
+    config: StyleConfig,
+    content: Image.Image,
+    c_img: Image.Image,
+    styles: list[Image.Image],
+    size: tuple[int, int],
+    init_image: Optional[Image.Image],
+    start_step: int,
+    gen: torch.Generator,
+) -> torch.Tensor:
+    """The first image to optimise, at ``size``."""
+    if init_image is not None and (start_step or config.init == "image"):
+        return im.to_tensor(im.load_image(init_image, name="start image").resize(size, Image.Resampling.LANCZOS))
+    if config.init == "noise":
+        return torch.rand((1, 3, size[1], size[0]), generator=gen)
+    if config.init == "preview":
+        from .preview import preview  # lazy: onnxruntime is only needed here
+
+        pv = preview(content, styles, size=max(size), style_blend=config.style_blend)
+        return im.to_tensor(pv.resize(size, Image.Resampling.LANCZOS))
+    return im.to_tensor(c_img)
+
+
+def _optimise(config: StyleConfig, x: torch.Tensor, closure, n: int):
+    """Yield (loss, terms) after each of n steps on x."""
+    if n <= 0:
+        return
+    if config.optimizer == "adam":
+        opt = torch.optim.Adam([x], lr=config.lr)
+        for _ in range(n):
+            opt.zero_grad(set_to_none=True)
+            loss, terms = closure()
+            loss.backward()
+            opt.step()
+            if config.clamp:
+                with torch.no_grad():
+                    x.clamp_(0, 1)
+            yield float(loss), terms
+        return
+    # L-BFGS with one iteration per step() keeps its history between calls, so it is the
+    # same algorithm as one long call, but yields control (progress, cancel) every step.
+    opt = torch.optim.LBFGS([x], lr=config.lr, max_iter=1, history_size=20, tolerance_grad=-1, tolerance_change=-1)
+    last: tuple[float, dict[str, float]] = (math.nan, {})
+    norm: Optional[float] = None
+
+    def lbfgs_closure() -> torch.Tensor:
+        nonlocal last, norm
+        opt.zero_grad(set_to_none=True)
+        loss, terms = closure()
+        last = (float(loss.detach()), terms)
+        # L-BFGS sees the loss divided by its first value. The minimiser is the same, but in
+        # float32 the raw Gram losses (~1e9 on caffe-scale features) make its first,
+        # gradient-normalised step too small to measure curvature, and the next step then
+        # explodes to NaN (seen at 256 px). Adam is scale-free and needs no such care.
+        if norm is None:
+            norm = max(last[0], 1e-12)
+        loss = loss / norm
+        loss.backward()
+        return loss
+
+    for _ in range(n):
+        opt.step(lbfgs_closure)
+        if config.clamp:
+            with torch.no_grad():
+                x.clamp_(0, 1)
+        yield last
