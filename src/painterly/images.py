@@ -139,7 +139,16 @@ def save_image(img: Image.Image, path: Union[str, os.PathLike], *, quality: int 
         raise ImageError(f"{path}: unsupported output type {path.suffix or '(none)'!r}; use .png, .jpg or .webp")
     if not path.parent.is_dir():
         raise ImageError(f"{path}: the folder {path.parent} does not exist")
-    data = encode_image(img, fmt, quality=quality)
+    return write_atomic(path, encode_image(img, fmt, quality=quality))
+
+
+def write_atomic(path: Union[str, os.PathLike], data: bytes) -> Path:
+    """Write bytes so readers see the old file or the new one, never half of one.
+
+    A temporary file in the same folder is written and fsynced, then renamed over ``path``
+    (``os.replace`` is atomic on POSIX and Windows within one file system).
+    """
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
