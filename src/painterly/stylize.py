@@ -274,7 +274,7 @@ def _optimise(config: StyleConfig, x: torch.Tensor, closure, n: int):
             if config.clamp:
                 with torch.no_grad():
                     x.clamp_(0, 1)
-            yield float(loss), terms
+            yield float(loss.detach()), terms
         return
     # L-BFGS with one iteration per step() keeps its history between calls, so it is the
     # same algorithm as one long call, but yields control (progress, cancel) every step.
