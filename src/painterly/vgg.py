@@ -95,7 +95,9 @@ def load_weights(path: str = "") -> tuple[dict[str, tuple[torch.Tensor, torch.Te
     try:
         sd = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means "not a state dict"
-        raise WeightsError(f"{file} is not a PyTorch state dict that can be loaded safely ({e})") from None
+        # torch's own message is a paragraph about weights_only; one line is what users need.
+        reason = "not a file of plain tensors" if "weights_only" in str(e) else str(e).splitlines()[0][:120]
+        raise WeightsError(f"{file} is not a PyTorch state dict that can be loaded safely ({reason})") from None
     if isinstance(sd, dict) and "state_dict" in sd:
         sd = sd["state_dict"]
     # torchvision numbers the layers of vgg19.features; convolutions sit at these indices.
