@@ -1,23 +1,561 @@
-"""The `painterly` command (placeholder until the full CLI lands)."""
+"""The `painterly` command: a thin layer that gathers options, calls the engine and reports.
+
+    painterly stylize photo.jpg painting.jpg -o out.png --size 512
+    painterly presets
+    painterly preview photo.jpg painting.jpg -o quick.png
+    painterly app | painterly worker
+
+Every option of ``painterly stylize`` is generated from ``StyleConfig``'s fields, so an option
+added there appears here with its help text. Only flags the user gives override the chosen
+``--preset``. Errors are one line on stderr and a non-zero status, never a traceback;
+``main`` returns the status and only ``__main__`` exits (httpie's ``main(args) -> ExitStatus``).
+
+Module-level imports stay light (argparse, config, images): ``painterly preview`` and
+``painterly presets`` must start without paying for torch.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
+import json
+import math
+import os
+import signal
 import sys
-from typing import Optional, Sequence
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, Optional, Sequence, TextIO
+
+from PIL import Image
 
 from . import __version__
+from .config import PRESET_HELP, PRESETS, ConfigError, StyleConfig, fields, preset, preset_diff
+from .images import SAVE_FORMATS, ImageError, load_image, save_image
+
+if TYPE_CHECKING:
+    from .stylize import Progress
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# Metavars that read better than the type's default.
+_METAVARS = {"size": "PX", "steps": "N", "weights": "PATH", "seed": "N", "threads": "N"}
+
+
+class UsageError(Exception):
+    """The command line itself is wrong (exit status 2)."""
+
+
+class CliError(Exception):
+    """Something the user can fix went wrong (exit status 1)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are exceptions, so ``main`` can print them as one line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+# --- the parser -----------------------------------------------------------------------------
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _show(value: Any) -> str:
+    """A config value as users type it: tuples as space-separated lists."""
+    if isinstance(value, tuple):
+        return " ".join(map(str, value)) if value else "(empty)"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def add_config_flag(group: Any, f: Any, *, default: Any = argparse.SUPPRESS, shown: Any = None) -> None:
+    """Add the flag for one StyleConfig field: name, type, choices and help from the field.
+
+    Conventions shared with ``config.validate``: the default's type is the field's type; a
+    tuple field with "choices" lists VGG layer names, any other tuple lists numbers.
+    ``default=SUPPRESS`` leaves the attribute out unless the user gives the flag, which is
+    how a preset's values survive; ``shown`` is the default quoted in the help.
+    """
+    kind, meta = type(f.default), f.metadata
+    help_text = meta["help"].replace("%", "%%")
+    if shown is not None:
+        help_text += f" [default: {_show(shown)}]"
+    kw: dict[str, Any] = {"dest": f.name, "default": default, "help": help_text}
+    if kind is bool:
+        group.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, **kw)
+        return
+    if kind is tuple:
+        # Layer names are checked by config.validate, whose message is shorter than
+        # argparse's list of all 37 choices.
+        kw.update(nargs="*", type=str if "choices" in meta else float)
+        kw.update(metavar="LAYER" if "choices" in meta else "W")
+    else:
+        kw["type"] = kind
+        if "choices" in meta:
+            kw["choices"] = meta["choices"]
+        else:
+            kw["metavar"] = _METAVARS.get(f.name, {int: "N", float: "X", str: "TEXT"}.get(kind, "VALUE"))
+    group.add_argument(_flag(f.name), **kw)
+
+
+def _field(name: str) -> Any:
+    return next(f for f in fields() if f.name == name)
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="painterly", description="Neural style transfer.")
-    p.add_argument("--version", action="version", version=f"painterly {__version__}")
-    return p
+    """The whole command line: ``painterly {stylize,presets,preview,app,worker}``."""
+    parser = _Parser(
+        prog="painterly",
+        description="Neural style transfer (Gatys et al. 2015): repaint a photo in the style of a painting.",
+    )
+    parser.add_argument("--version", action="version", version=f"painterly {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    # stylize --------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "stylize",
+        help="repaint a photo in the style of one or more paintings (the full optimisation)",
+        description="Repaint CONTENT in the style of STYLE (several styles are blended). "
+        "Options default to the chosen --preset; only the flags you give override it. "
+        "Ctrl-C stops the run and saves the best image so far.",
+    )
+    p.add_argument("content", metavar="CONTENT", help="the photo")
+    p.add_argument("styles", metavar="STYLE", nargs="+", help="the painting(s)")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output image (.png, .jpg, .jpeg or .webp)")
+    p.add_argument("--preset", default="default", choices=tuple(PRESETS), help="starting values for every option [default: default]")  # fmt: skip
+    p.add_argument("--init-image", metavar="PATH", help="start from this image (implies --init image)")
+    p.add_argument("--save-every", metavar="N", type=int, default=0,
+                   help="every N steps save a snapshot OUT-stem_000N.ext next to OUT, print the loss "
+                        "and append it to OUT-stem.loss.tsv")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    g = p.add_argument_group("style options (defaults shown are the 'default' preset's)")
+    for f in fields():
+        add_config_flag(g, f, shown=getattr(PRESETS["default"], f.name))
+    p.set_defaults(func=cmd_stylize)
+
+    # presets --------------------------------------------------------------------------------
+    p = sub.add_parser("presets", help="list the presets and what each sets", description="List the presets.")
+    p.add_argument("--json", action="store_true", help="print them as JSON (help, changed fields, full config)")
+    p.set_defaults(func=cmd_presets)
+
+    # preview --------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "preview",
+        help="instant preview with a fast feed-forward network (about a second)",
+        description="A quick stylisation by Magenta's arbitrary-style network: no optimisation.",
+    )
+    p.add_argument("content", metavar="CONTENT", help="the photo")
+    p.add_argument("styles", metavar="STYLE", nargs="+", help="the painting(s)")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output image (.png, .jpg, .jpeg or .webp)")
+    p.add_argument("--strength", type=float, default=1.0, metavar="S", help="how much style, 0..1 [default: 1.0]")
+    for name in ("size", "style_blend", "color", "color_strength"):
+        f = _field(name)
+        add_config_flag(p, f, default=f.default, shown=f.default)
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    p.set_defaults(func=cmd_preview)
+
+    # app / worker -----------------------------------------------------------------------------
+    p = sub.add_parser("app", help="start the web studio (and its worker processes)", description="Start the studio.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind [default: 127.0.0.1, this machine only]")
+    p.add_argument("--port", type=int, default=8501, help="port [default: 8501]")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes running jobs [default: 1]")
+    p.add_argument("--data-dir", metavar="DIR", help="where jobs are kept [default: $PAINTERLY_HOME or the user data folder]")  # fmt: skip
+    p.set_defaults(func=cmd_app)
+
+    p = sub.add_parser("worker", help="run queued studio jobs in this process", description="Run queued jobs.")
+    p.add_argument("--data-dir", metavar="DIR", help="where jobs are kept [default: $PAINTERLY_HOME or the user data folder]")  # fmt: skip
+    p.add_argument("--once", action="store_true", help="stop when the queue is empty")
+    p.set_defaults(func=cmd_worker)
+    return parser
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        text = f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+    else:
+        text = str(e) or type(e).__name__
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _error(message: str) -> None:
+    print(f"painterly: error: {message}", file=sys.stderr)
+
+
+def check_output(path: str) -> Path:
+    """Refuse an output that cannot be written, before any long work starts."""
+    out = Path(path)
+    if out.suffix.lower() not in SAVE_FORMATS:
+        raise CliError(f"{out}: unsupported output type {out.suffix or '(none)'!r}; use .png, .jpg or .webp")
+    folder = out.parent
+    if not folder.is_dir():
+        raise CliError(f"{out}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise CliError(f"{out}: the folder {folder} is not writable")
+    if out.is_dir():
+        raise CliError(f"{out} is a folder; give a file name such as {out / 'out.png'}")
+    return out
+
+
+def _lazy(module: str, name: str, what: str) -> Any:
+    """Import painterly.<module>.<name> on first use, or explain what is missing."""
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(f"painterly.{module}"), name)
+    except ImportError as e:
+        raise CliError(f"{what} is not available in this install ({_one_line(e)})") from None
+
+
+def _clock(seconds: Optional[float]) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "--:--"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class ProgressReporter:
+    """Progress of a run on stderr.
+
+    On a terminal: one live line (redrawn at most 10 times a second). Elsewhere (a log, a
+    pipe, CI): a compact line every 10 % of the steps. Both show step/steps, scale, loss,
+    elapsed time and the ETA. The ETA weighs each remaining step by its scale's pixel count
+    (a step costs roughly in proportion), so it is not fooled by the cheap coarse scales.
+    """
+
+    def __init__(self, stream: TextIO, plan: Sequence[tuple[tuple[int, int], int]], *, quiet: bool = False) -> None:
+        self.stream, self.quiet = stream, quiet
+        try:
+            self.tty = stream.isatty()
+        except (AttributeError, ValueError):
+            self.tty = False
+        per_step = [w * h for (w, h), n in plan for _ in range(n)]
+        self.work = list(itertools.accumulate(per_step))  # work done after step i+1
+        self.last_draw = 0.0
+        self.next_line = 0.1
+        self.live = False  # a live line is on screen and needs clearing before other output
+
+    def eta(self, p: "Progress") -> Optional[float]:
+        if not self.work or p.step <= 0 or p.step > len(self.work):
+            return None
+        done = self.work[p.step - 1]
+        return p.elapsed * (self.work[-1] - done) / done
+
+    def line(self, p: "Progress", *, bar: bool) -> str:
+        width = len(str(p.steps))
+        head = f"step {p.step:>{width}}/{p.steps}"
+        if bar:
+            filled = int(20 * p.step / p.steps)
+            head += f" [{'#' * filled}{'.' * (20 - filled)}] {100 * p.step / p.steps:3.0f}%"
+        w, h = p.size
+        return (
+            f"{head}  scale {p.scale}/{p.scales} {w}x{h}  loss {p.loss:.4g}  "
+            f"{_clock(p.elapsed)} elapsed  ETA {_clock(self.eta(p))}"
+        )
+
+    def update(self, p: "Progress", note: str = "") -> None:
+        """Show step p; ``note`` (a snapshot's loss line) is printed on a line of its own."""
+        if self.quiet:
+            return
+        last = p.step >= p.steps
+        if note:
+            self.note(note)
+        if self.tty:
+            now = time.monotonic()
+            if last or note or now - self.last_draw >= 0.1:
+                self.last_draw = now
+                self.stream.write("\r" + self.line(p, bar=True) + "\033[K")
+                self.stream.flush()
+                self.live = True
+        elif last or p.step / p.steps >= self.next_line:
+            self.next_line = math.floor(p.step / p.steps * 10 + 1) / 10
+            if not note:  # the note already said where we are
+                self.note(self.line(p, bar=False))
+
+    def note(self, text: str) -> None:
+        """A line of its own (the live line is cleared first and redrawn on the next update)."""
+        if self.quiet:
+            return
+        if self.live:
+            self.stream.write("\r\033[K")
+            self.live = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.live:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.live = False
+
+
+@contextlib.contextmanager
+def _sigint_stops() -> Iterator[threading.Event]:
+    """The first Ctrl-C sets the event (stop and keep the best image); a second one aborts."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    try:
+        old = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave Ctrl-C as it is
+        yield stop
+        return
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def snapshot_path(out: Path, step: int) -> Path:
+    """out.png, step 100 -> out_000100.png (next to the output)."""
+    return out.with_name(f"{out.stem}_{step:06d}{out.suffix}")
+
+
+def loss_log_path(out: Path) -> Path:
+    """out.png -> out.loss.tsv (next to the output)."""
+    return out.with_name(f"{out.stem}.loss.tsv")
+
+
+_LOG_COLUMNS = ("step", "scale", "loss", "content", "style", "tv", "elapsed")
+
+
+def _log_row(p: "Progress") -> str:
+    cells = [p.step, p.scale, f"{p.loss:.6g}", *(f"{p.losses.get(k, 0.0):.6g}" for k in ("content", "style", "tv"))]
+    return "\t".join(map(str, [*cells, f"{p.elapsed:.2f}"])) + "\n"
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def _flag_message(message: str) -> str:
+    """ConfigError names fields ("size must be ..."); on the command line, name the flag."""
+    for f in fields():
+        if message.startswith((f.name + " ", f.name + ":")):
+            return _flag(f.name) + message[len(f.name) :]
+    return message
+
+
+def build_config(args: argparse.Namespace) -> StyleConfig:
+    """The chosen preset with the flags the user gave (only those) applied."""
+    overrides = {f.name: getattr(args, f.name) for f in fields() if hasattr(args, f.name)}
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+    if args.init_image is not None:
+        if overrides.get("init", "image") != "image":
+            raise UsageError(f"--init-image needs --init image, not --init {overrides['init']}")
+        overrides["init"] = "image"
+    try:
+        cfg = preset(args.preset, **overrides)
+    except ConfigError as e:
+        raise UsageError(_flag_message(str(e))) from None
+    if cfg.init == "image" and args.init_image is None:
+        raise UsageError("--init image needs --init-image PATH")
+    if args.save_every < 0:
+        raise UsageError("--save-every must be 0 (off) or a positive number of steps")
+    # Preview images cost time and the CLI only uses them for snapshots, so it asks for them
+    # exactly at the snapshot steps (unless --preview-every was given).
+    if "preview_every" not in overrides:
+        cfg = cfg.replace(preview_every=args.save_every)
+    elif args.save_every and (not cfg.preview_every or args.save_every % cfg.preview_every):
+        raise UsageError("--save-every must be a multiple of --preview-every")
+    return cfg
+
+
+def cmd_stylize(args: argparse.Namespace) -> int:
+    """painterly stylize: the full optimisation, with progress, snapshots and a summary."""
+    # Everything that can be refused is refused before torch loads and the long run starts.
+    out = check_output(args.output)
+    cfg = build_config(args)
+    content = load_image(args.content, name="content image")
+    styles = [load_image(s, name="style image") for s in args.styles]
+    init = load_image(args.init_image, name="start image") if args.init_image else None
+    if cfg.style_blend and len(cfg.style_blend) != len(styles):
+        raise UsageError(f"--style-blend has {len(cfg.style_blend)} weights for {len(styles)} style images")
+
+    from .stylize import Cancelled, scale_plan, stylize
+    from .vgg import WeightsError
+
+    plan = scale_plan(cfg, *content.size)
+    reporter = ProgressReporter(sys.stderr, plan, quiet=args.quiet)
+    log = loss_log_path(out) if args.save_every else None
+    if log is not None:
+        log.write_text("\t".join(_LOG_COLUMNS) + "\n")
+    snapshots: list[str] = []
+    last: list[Progress] = []
+
+    with _sigint_stops() as stop:
+
+        def on_progress(p: Progress) -> None:
+            last[:] = [p]
+            note = ""
+            if args.save_every and p.step % args.save_every == 0:
+                assert log is not None
+                with open(log, "a") as f:
+                    f.write(_log_row(p))
+                saved = ""
+                if p.image is not None:
+                    path = save_image(p.image, snapshot_path(out, p.step))
+                    snapshots.append(str(path))
+                    saved = f"  saved {path.name}"
+                terms = ", ".join(f"{k} {v:.4g}" for k, v in p.losses.items())
+                note = f"step {p.step}/{p.steps}  loss {p.loss:.6g} ({terms}){saved}"
+            reporter.update(p, note)
+            if stop.is_set():
+                reporter.note("stopping: keeping the best image so far (Ctrl-C again to abort)")
+                raise Cancelled
+
+        t0 = time.perf_counter()
+        try:
+            result = stylize(content, styles, cfg, on_progress=on_progress, init_image=init)
+        except WeightsError as e:
+            raise CliError(_one_line(e)) from None
+        finally:
+            reporter.close()
+        seconds = time.perf_counter() - t0
+        stopped = stop.is_set()
+
+    save_image(result, out)
+    done = last[0].step if last else 0
+    if not args.quiet:
+        how = f"stopped after {done} of {cfg.steps} steps" if stopped else f"{done} steps"
+        print(f"painterly: wrote {out} ({result.width}x{result.height}, {how}, {seconds:.1f} s)", file=sys.stderr)
+    if args.json:
+        summary = {
+            "output": str(out),
+            "size": list(result.size),
+            "steps": done,
+            "stopped_early": stopped,
+            "loss": last[0].loss if last else None,
+            "losses": dict(last[0].losses) if last else {},
+            "seconds": round(seconds, 3),
+            "snapshots": snapshots,
+            "loss_log": str(log) if log else None,
+            "preset": args.preset,
+            "config": cfg.to_dict(),
+        }
+        print(json.dumps(summary))
+    return EXIT_INTERRUPTED if stopped else EXIT_OK
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    """painterly presets: each preset, its help and the fields it sets."""
+    if args.json:
+        data = {
+            name: {"help": PRESET_HELP.get(name, ""), "sets": _plain(preset_diff(name)), "config": cfg.to_dict()}
+            for name, cfg in PRESETS.items()
+        }
+        print(json.dumps(data, indent=2))
+        return EXIT_OK
+    width = max(map(len, PRESETS))
+    for name in PRESETS:
+        print(f"{name:<{width}}  {PRESET_HELP.get(name, '')}")
+        diff = preset_diff(name)
+        sets = "  ".join(_as_flag(k, v) for k, v in diff.items()) or "(the defaults of every option)"
+        print(f"{'':<{width}}  {sets}")
+    return EXIT_OK
+
+
+def _as_flag(name: str, value: Any) -> str:
+    """How to set this value on the command line: --steps 1000, --no-clamp."""
+    if isinstance(value, bool):
+        return _flag(name) if value else "--no-" + _flag(name)[2:]
+    return f"{_flag(name)} {_show(value)}"
+
+
+def _plain(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """painterly preview: the feed-forward network, no optimisation and no torch."""
+    out = check_output(args.output)
+    content = load_image(args.content, name="content image")
+    styles = [load_image(s, name="style image") for s in args.styles]
+    # preview() checks its own arguments (size, strength, blend, colour) with one-line ValueErrors.
+    preview: Callable[..., Image.Image] = _lazy("preview", "preview", "the instant preview")
+    t0 = time.perf_counter()
+    result = preview(
+        content, styles, size=args.size, strength=args.strength, style_blend=tuple(args.style_blend),
+        color=args.color, color_strength=args.color_strength,
+    )  # fmt: skip
+    save_image(result, out)
+    if not args.quiet:
+        print(f"painterly: wrote {out} ({result.width}x{result.height}, {time.perf_counter() - t0:.1f} s)", file=sys.stderr)  # fmt: skip
+    return EXIT_OK
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    """painterly app: the studio (Streamlit) and its workers; blocks until stopped."""
+    if args.workers < 0:
+        raise UsageError("--workers must be 0 or more")
+    launch = _lazy("app", "launch", "the studio")
+    return int(launch(host=args.host, port=args.port, workers=args.workers, data_dir=args.data_dir) or 0)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """painterly worker: run queued jobs here until Ctrl-C/SIGTERM (or the queue empties, with --once)."""
+    run_worker = _lazy("jobs", "run_worker", "the job queue")
+    stop = threading.Event()
+    handlers = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            handlers[sig] = signal.signal(sig, lambda *_: stop.set())
+        except ValueError:  # not the main thread
+            pass
+    try:
+        run_worker(args.data_dir, stop=stop, once=args.once)
+    finally:
+        for sig, old in handlers.items():
+            signal.signal(sig, old)
+    return EXIT_OK
+
+
+# --- entry point ------------------------------------------------------------------------------
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    make_parser().parse_args(argv)
-    return 0
+    """Run the command line; return the exit status (never raises, never exits).
+
+    Set PAINTERLY_DEBUG=1 to see the traceback of an unexpected error.
+    """
+    parser = make_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            raise UsageError("choose a command: stylize, presets, preview, app or worker (see 'painterly --help')")
+        return args.func(args)
+    except SystemExit as e:  # --help and --version print, then exit through argparse
+        return e.code if isinstance(e.code, int) else (EXIT_OK if e.code is None else EXIT_ERROR)
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+    except UsageError as e:
+        _error(_one_line(e))
+        return EXIT_USAGE
+    except (CliError, ImageError, ConfigError, ValueError, OSError, ImportError, RuntimeError) as e:
+        # RuntimeError covers torch's own failures (out of memory, a missing device).
+        if os.environ.get("PAINTERLY_DEBUG"):
+            raise
+        _error(_one_line(e))
+        return EXIT_ERROR
+    except Exception as e:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        if os.environ.get("PAINTERLY_DEBUG"):
+            raise
+        _error(f"unexpected {type(e).__name__}: {_one_line(e)} (run with PAINTERLY_DEBUG=1 for details)")
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":
