@@ -1,0 +1,669 @@
+"""The durable job store: one SQLite row plus one folder per job.
+
+Layout of a data directory::
+
+    jobs.sqlite3            the queue (WAL mode; schema version in PRAGMA user_version)
+    jobs/<id>/content.png   inputs, re-encoded by us (user file names are never used)
+    jobs/<id>/style_0.png   ... one per style image
+    jobs/<id>/config.json   the StyleConfig of the run
+    jobs/<id>/preview.jpg   the latest image of a running job (the result once done)
+    jobs/<id>/checkpoint.png  the image to resume from; its step is in the row
+    jobs/<id>/result.png    the finished picture, written once
+    jobs/<id>/log.txt       what happened, one line per event
+
+Every file is written atomically (``images.write_atomic``: temporary name, fsync, rename), a
+new job's folder is complete before its row exists, and a result is written only by the
+worker that holds the job, inside the transaction that marks it done, so a reader never
+sees half a job and a finished result is never overwritten.
+
+Connections are per thread and per process (SQLite connections must not be shared across
+threads, nor survive a fork), so one JobStore may be used from the Streamlit script threads
+and from several worker processes at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import sqlite3
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, NamedTuple, Optional, Sequence, Union
+
+from PIL import Image
+
+from .. import images as im
+from ..config import ConfigError, StyleConfig
+
+Upload = Union[bytes, bytearray, Image.Image]
+
+STATUSES = ("queued", "running", "done", "failed", "cancelled")
+ACTIVE = ("queued", "running")
+SCHEMA_VERSION = 1
+DB_NAME = "jobs.sqlite3"
+
+# secrets.token_urlsafe(16) gives 22 characters of [A-Za-z0-9_-]; anything else is not an id
+# of ours and must never reach a file path.
+_ID_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE jobs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,   -- FIFO order
+        id TEXT NOT NULL UNIQUE,
+        owner TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+        config TEXT NOT NULL,                    -- StyleConfig.to_json()
+        n_styles INTEGER NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        created REAL NOT NULL,
+        started REAL,
+        finished REAL,
+        updated REAL NOT NULL,
+        step INTEGER NOT NULL DEFAULT 0,
+        steps INTEGER NOT NULL,
+        scale INTEGER NOT NULL DEFAULT 0,
+        scales INTEGER NOT NULL,
+        loss REAL NOT NULL DEFAULT 0,
+        elapsed REAL NOT NULL DEFAULT 0,
+        eta REAL,
+        error TEXT NOT NULL DEFAULT '',
+        stopped_early INTEGER NOT NULL DEFAULT 0,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,     -- claims that did not end cleanly count here
+        checkpoint_step INTEGER NOT NULL DEFAULT 0,
+        start_step INTEGER NOT NULL DEFAULT 0,   -- where the latest run started (resume)
+        worker TEXT NOT NULL DEFAULT '',
+        worker_host TEXT NOT NULL DEFAULT '',
+        worker_pid INTEGER NOT NULL DEFAULT 0,
+        lease_until REAL NOT NULL DEFAULT 0
+    );
+    CREATE INDEX jobs_by_status ON jobs (status, seq);
+    CREATE INDEX jobs_by_owner ON jobs (owner, seq);
+    CREATE TABLE losses (
+        job_id TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        loss REAL NOT NULL,
+        PRIMARY KEY (job_id, step)
+    ) WITHOUT ROWID;
+    """,
+}
+
+
+class StoreError(RuntimeError):
+    """The data directory cannot be used (e.g. written by a newer painterly)."""
+
+
+class LeaseLost(RuntimeError):
+    """This worker no longer holds the job (it was presumed dead and the job handed on)."""
+
+
+def default_data_dir() -> Path:
+    """Where jobs live: ``$PAINTERLY_HOME``, else the user's data folder.
+
+    Linux and others: ``$XDG_DATA_HOME/painterly`` or ``~/.local/share/painterly``;
+    macOS: ``~/Library/Application Support/painterly``; Windows: ``%LOCALAPPDATA%\\painterly``.
+    """
+    home = os.environ.get("PAINTERLY_HOME")
+    if home:
+        return Path(home).expanduser()
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "painterly"
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.environ.get("APPDATA")
+        return (Path(base) if base else Path.home() / "AppData" / "Local") / "painterly"
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "share") / "painterly"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as stored: what was asked, where it is, how it ended.
+
+    Times are Unix epoch seconds. ``step``/``scale``/``loss``/``elapsed``/``eta`` are the
+    latest progress (0/None before the first step). ``width``/``height`` are the output size.
+    """
+
+    id: str
+    owner: str
+    status: str  # queued | running | done | failed | cancelled
+    config: StyleConfig
+    created: float
+    started: Optional[float]
+    finished: Optional[float]
+    step: int
+    steps: int
+    scale: int
+    scales: int
+    loss: float
+    elapsed: float  # seconds of work so far, over all attempts
+    eta: Optional[float]  # seconds left, while running
+    error: str  # why it failed ("" otherwise)
+    stopped_early: bool  # "stop and keep": done before the last step
+    width: int
+    height: int
+    # Beyond the contract: for the studio's details and for the worker.
+    n_styles: int = 1
+    updated: float = 0.0  # last change of the row (progress, status)
+    attempts: int = 0  # runs that did not end cleanly so far (a dead worker counts)
+    checkpoint_step: int = 0  # step of checkpoint.png (0 = none)
+    start_step: int = 0  # step the latest run started from (> 0 = resumed)
+    cancel_requested: bool = False
+
+    @property
+    def active(self) -> bool:
+        """Queued or running: still worth polling."""
+        return self.status in ACTIVE
+
+    @property
+    def fraction(self) -> float:
+        """Progress in [0, 1]."""
+        return 1.0 if self.status == "done" else min(1.0, self.step / max(1, self.steps))
+
+
+class WorkerInfo(NamedTuple):
+    """Who holds a job: a unique token, and the host and pid to tell whether it still lives."""
+
+    token: str
+    host: str
+    pid: int
+
+    @classmethod
+    def current(cls) -> "WorkerInfo":
+        """A fresh identity for a worker in this process (threads get distinct tokens)."""
+        host, pid = socket.gethostname(), os.getpid()
+        return cls(f"{host}:{pid}:{secrets.token_hex(4)}", host, pid)
+
+
+class JobStore:
+    """Jobs in a data directory: submit and watch (the studio), claim and run (the workers).
+
+    Args:
+        data_dir: the folder holding ``jobs.sqlite3`` and ``jobs/``; created if missing.
+            None means ``default_data_dir()``.
+    """
+
+    busy_timeout_ms = 30_000
+
+    def __init__(self, data_dir: Union[Path, str, None] = None) -> None:
+        self.data_dir = Path(data_dir if data_dir is not None else default_data_dir()).expanduser().resolve()
+        self.jobs_dir = self.data_dir / "jobs"
+        self.db_path = self.data_dir / DB_NAME
+        self._local = threading.local()
+        try:
+            self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot use {self.data_dir} for jobs ({e}); set --data-dir or PAINTERLY_HOME") from None
+        self._migrate()
+        self._sweep_partial_submits()
+
+    def __repr__(self) -> str:
+        return f"JobStore({str(self.data_dir)!r})"
+
+    # --- connections and schema ------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection (a new one after a fork)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = sqlite3.connect(self.db_path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: a committed "done" survives a power cut too; writes are throttled, so the
+            # extra fsync per commit is cheap.
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their threads end)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that takes the lock up front (BEGIN IMMEDIATE), so two writers
+        never both read "queued" and then both update."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._tx() as c:
+            version = c.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.db_path} was written by a newer painterly (schema {version} > {SCHEMA_VERSION}); "
+                    "upgrade painterly or use another --data-dir"
+                )
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[v].split(";"):
+                    if statement.strip():
+                        c.execute(statement)
+                c.execute(f"PRAGMA user_version = {v}")
+
+    def _sweep_partial_submits(self, older_than: float = 3600.0) -> None:
+        """Remove folders of submissions that died before their row was written."""
+        now = time.time()
+        for p in self.jobs_dir.glob(".new-*"):
+            with contextlib.suppress(OSError):
+                if now - p.stat().st_mtime > older_than:
+                    shutil.rmtree(p, ignore_errors=True)
+
+    # --- paths -------------------------------------------------------------------------------
+
+    def job_dir(self, job_id: str) -> Path:
+        """The folder of a job id (which must look like one of ours: no path tricks)."""
+        if not isinstance(job_id, str) or not _ID_RE.fullmatch(job_id):
+            raise KeyError(f"not a job id: {job_id!r}")
+        return self.jobs_dir / job_id
+
+    def _file(self, job_id: str, name: str) -> Optional[Path]:
+        if self.get(job_id) is None:
+            return None
+        path = self.job_dir(job_id) / name
+        return path if path.is_file() else None
+
+    def preview_path(self, job_id: str) -> Optional[Path]:
+        """The latest image of the job (``preview.jpg``), or None before the first one."""
+        return self._file(job_id, "preview.jpg")
+
+    def result_path(self, job_id: str) -> Optional[Path]:
+        """The finished picture (``result.png``), or None until the job is done."""
+        return self._file(job_id, "result.png")
+
+    def log_path(self, job_id: str) -> Optional[Path]:
+        """The job's ``log.txt``, or None."""
+        return self._file(job_id, "log.txt")
+
+    # --- the studio's side -----------------------------------------------------------------
+
+    def submit(
+        self,
+        content: Upload,
+        styles: Sequence[Upload],
+        config: StyleConfig,
+        owner: str = "",
+    ) -> str:
+        """Validate and queue a job; return its (unguessable) id.
+
+        The images are checked with ``images.load_image`` and re-encoded as PNG before
+        anything is queued, so a bad upload raises ImageError (or ConfigError for settings
+        that do not fit the images) and leaves no trace.
+
+        Args:
+            content: the photo, as uploaded bytes or a PIL image.
+            styles: one or more paintings (a single bytes/image is accepted too).
+            config: the run's settings; ``style_blend`` must match the number of styles.
+            owner: an opaque token (the studio's browser id); ``list(owner)`` shows only these.
+        """
+        if not isinstance(config, StyleConfig):
+            raise TypeError(f"config must be a StyleConfig, got {type(config).__name__}")
+        if not isinstance(owner, str):
+            raise TypeError("owner must be a string")
+        style_list = [styles] if isinstance(styles, (bytes, bytearray, Image.Image)) else list(styles)
+        if not style_list:
+            raise im.ImageError("no style image: add at least one painting")
+        if config.style_blend and len(config.style_blend) != len(style_list):
+            raise ConfigError(f"style_blend has {len(config.style_blend)} weights for {len(style_list)} style images")
+        photo = _load_upload(content, "content image")
+        paintings = [_load_upload(s, f"style image {i + 1}" if len(style_list) > 1 else "style image") for i, s in enumerate(style_list)]  # fmt: skip
+        width, height = im.fit_size(*photo.size, config.size)
+
+        job_id = secrets.token_urlsafe(16)
+        tmp = self.jobs_dir / f".new-{job_id}"
+        tmp.mkdir()
+        try:
+            im.save_image(photo, tmp / "content.png")
+            for i, s in enumerate(paintings):
+                im.save_image(s, tmp / f"style_{i}.png")
+            im.write_atomic(tmp / "config.json", (json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n").encode())  # fmt: skip
+            final = self.job_dir(job_id)
+            os.replace(tmp, final)  # the folder appears complete, or not at all
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        now = time.time()
+        try:
+            with self._tx() as c:
+                c.execute(
+                    "INSERT INTO jobs (id, owner, status, config, n_styles, width, height, created, updated, steps, scales)"
+                    " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (job_id, owner, config.to_json(), len(paintings), width, height, now, now, config.steps, config.scales),
+                )  # fmt: skip
+        except BaseException:
+            shutil.rmtree(final, ignore_errors=True)
+            raise
+        self.log(job_id, f"submitted: {width}x{height}, {config.steps} steps, {len(paintings)} style image(s)")
+        return job_id
+
+    def get(self, job_id: str) -> Optional[Job]:
+        """The job, or None if there is no such id."""
+        if not isinstance(job_id, str) or not _ID_RE.fullmatch(job_id):
+            return None
+        row = self._conn().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _job(row) if row is not None else None
+
+    def list(self, owner: str, *, limit: int = 200) -> list[Job]:
+        """The owner's jobs, newest first (only that owner's: ids of others never show)."""
+        rows = self._conn().execute(
+            "SELECT * FROM jobs WHERE owner = ? ORDER BY seq DESC LIMIT ?", (owner, limit)
+        ).fetchall()
+        return [_job(r) for r in rows]
+
+    def cancel(self, job_id: str) -> None:
+        """Stop a job, keeping what it has ("stop and keep").
+
+        A running job ends at its next progress report as "done" with its current image
+        and ``stopped_early=True``. A queued job becomes "cancelled" -- unless it already ran
+        (its worker died and it waits to resume): then a worker finishes it from its
+        checkpoint, as for a running job. Finished jobs are left alone.
+        """
+        now = time.time()
+        with self._tx() as c:
+            c.execute(
+                """UPDATE jobs SET
+                    status = CASE WHEN status = 'queued' AND checkpoint_step = 0 THEN 'cancelled' ELSE status END,
+                    finished = CASE WHEN status = 'queued' AND checkpoint_step = 0 THEN :now ELSE finished END,
+                    cancel_requested = 1, updated = :now
+                   WHERE id = :id AND status IN ('queued', 'running')""",
+                {"id": job_id, "now": now},
+            )
+            changed = c.execute("SELECT changes()").fetchone()[0]
+        if changed:
+            self.log(job_id, "stop requested")
+
+    def queue_position(self, job_id: str) -> Optional[int]:
+        """How many queued jobs run before this one (0 = next), or None if it is not queued."""
+        job = self.get(job_id)
+        if job is None or job.status != "queued":
+            return None
+        row = self._conn().execute(
+            "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND seq < (SELECT seq FROM jobs WHERE id = ?)",
+            (job_id,),
+        ).fetchone()
+        return int(row[0])
+
+    def loss_history(self, job_id: str) -> list[tuple[int, float]]:
+        """[(step, loss)] for the loss curve, in step order."""
+        rows = self._conn().execute("SELECT step, loss FROM losses WHERE job_id = ? ORDER BY step", (job_id,))
+        return [(int(s), float(v)) for s, v in rows]
+
+    def inputs(self, job_id: str) -> tuple[Image.Image, list[Image.Image]]:
+        """The job's content and style images, as stored (raises ImageError if unreadable)."""
+        job = self.get(job_id)
+        if job is None:
+            raise KeyError(f"no job {job_id!r}")
+        folder = self.job_dir(job_id)
+        content = im.load_image(folder / "content.png", name="content image")
+        styles = [im.load_image(folder / f"style_{i}.png", name="style image") for i in range(job.n_styles)]
+        return content, styles
+
+    # --- the workers' side -----------------------------------------------------------------
+
+    def claim(self, worker: WorkerInfo, lease: float) -> Optional[Job]:
+        """Take the oldest queued job for ``worker`` (atomically: no two workers get one job)."""
+        now = time.time()
+        with self._tx() as c:
+            row = c.execute(
+                """UPDATE jobs SET status = 'running', worker = ?, worker_host = ?, worker_pid = ?,
+                       lease_until = ?, attempts = attempts + 1, started = COALESCE(started, ?),
+                       start_step = checkpoint_step, step = checkpoint_step, eta = NULL, updated = ?
+                   WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1)
+                   RETURNING *""",
+                (worker.token, worker.host, worker.pid, now + lease, now, now),
+            ).fetchone()
+        return _job(row) if row is not None else None
+
+    def renew(self, job_id: str, worker: WorkerInfo, lease: float) -> bool:
+        """Extend the worker's lease on a running job; False if it no longer holds it."""
+        now = time.time()
+        with self._tx() as c:
+            c.execute(
+                "UPDATE jobs SET lease_until = ? WHERE id = ? AND status = 'running' AND worker = ?",
+                (now + lease, job_id, worker.token),
+            )
+            return bool(c.execute("SELECT changes()").fetchone()[0])
+
+    def record_progress(
+        self,
+        job_id: str,
+        worker: WorkerInfo,
+        *,
+        step: int,
+        steps: int,
+        scale: int,
+        scales: int,
+        loss: float,
+        elapsed: float,
+        eta: Optional[float],
+        losses: Sequence[tuple[int, float]],
+        lease: float,
+    ) -> bool:
+        """Write progress and loss points, renew the lease; return True if a stop was asked.
+
+        Raises LeaseLost if the worker no longer holds the job.
+        """
+        now = time.time()
+        with self._tx() as c:
+            row = c.execute(
+                """UPDATE jobs SET step = ?, steps = ?, scale = ?, scales = ?, loss = ?, elapsed = ?, eta = ?,
+                       lease_until = ?, updated = ?
+                   WHERE id = ? AND status = 'running' AND worker = ? RETURNING cancel_requested""",
+                (step, steps, scale, scales, loss, elapsed, eta, now + lease, now, job_id, worker.token),
+            ).fetchone()
+            if row is None:
+                raise LeaseLost(job_id)
+            # A resumed run repeats the steps after its checkpoint: REPLACE keeps one point per step.
+            c.executemany(
+                "INSERT OR REPLACE INTO losses (job_id, step, loss) VALUES (?, ?, ?)",
+                [(job_id, s, v) for s, v in losses],
+            )
+        return bool(row[0])
+
+    def save_preview(self, job_id: str, img: Image.Image) -> None:
+        """Replace ``preview.jpg`` (atomically)."""
+        im.save_image(img, self.job_dir(job_id) / "preview.jpg", quality=90)
+
+    def save_checkpoint(self, job_id: str, worker: WorkerInfo, img: Image.Image, step: int) -> None:
+        """Store the image to resume from at ``step``: file first, then the row.
+
+        A crash between the two leaves a newer image with the older step; resuming then
+        repeats a few steps from a slightly better start, which is harmless.
+        """
+        data = im.encode_image(img, "PNG")
+        im.write_atomic(self.job_dir(job_id) / "checkpoint.png", data)
+        with self._tx() as c:
+            c.execute(
+                "UPDATE jobs SET checkpoint_step = ?, updated = ? WHERE id = ? AND status = 'running' AND worker = ?",
+                (step, time.time(), job_id, worker.token),
+            )
+            if not c.execute("SELECT changes()").fetchone()[0]:
+                raise LeaseLost(job_id)
+
+    def checkpoint(self, job_id: str) -> Optional[tuple[Image.Image, int]]:
+        """(image, step) to resume from, or None if there is none or it cannot be read."""
+        job = self.get(job_id)
+        if job is None or not job.checkpoint_step:
+            return None
+        try:
+            return im.load_image(self.job_dir(job_id) / "checkpoint.png", name="checkpoint"), job.checkpoint_step
+        except im.ImageError as e:
+            self.log(job_id, f"checkpoint unusable, starting over: {e}")
+            return None
+
+    def finish(
+        self, job_id: str, worker: WorkerInfo, img: Image.Image, *, stopped_early: bool, step: int, elapsed: float
+    ) -> bool:
+        """Write ``result.png`` and mark the job done; False (nothing written) if not ours.
+
+        The file is written inside the transaction that checks ownership, so only the one
+        holder of a running job ever writes its result, once.
+        """
+        png = im.encode_image(img, "PNG")  # encode before taking the lock
+        jpg = im.encode_image(img, "JPEG", quality=90)
+        folder = self.job_dir(job_id)
+        now = time.time()
+        with self._tx() as c:
+            row = c.execute("SELECT status, worker FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None or row["status"] != "running" or row["worker"] != worker.token:
+                return False
+            im.write_atomic(folder / "result.png", png)
+            im.write_atomic(folder / "preview.jpg", jpg)
+            c.execute(
+                """UPDATE jobs SET status = 'done', finished = ?, updated = ?, step = ?, elapsed = ?, eta = 0,
+                       stopped_early = ?, worker = '', lease_until = 0, error = '', checkpoint_step = 0
+                   WHERE id = ?""",
+                (now, now, step, elapsed, int(stopped_early), job_id),
+            )
+        # The checkpoint has served its purpose once the result is safely written.
+        (folder / "checkpoint.png").unlink(missing_ok=True)
+        self.log(job_id, f"done at step {step}" + (" (stopped early, as asked)" if stopped_early else "") + f" after {elapsed:.1f} s")  # fmt: skip
+        return True
+
+    def fail(self, job_id: str, worker: WorkerInfo, reason: str) -> bool:
+        """Mark the worker's job failed with a human-readable reason."""
+        now = time.time()
+        with self._tx() as c:
+            c.execute(
+                """UPDATE jobs SET status = 'failed', error = ?, finished = ?, updated = ?, eta = NULL,
+                       worker = '', lease_until = 0
+                   WHERE id = ? AND status = 'running' AND worker = ?""",
+                (reason, now, now, job_id, worker.token),
+            )
+            changed = bool(c.execute("SELECT changes()").fetchone()[0])
+        if changed:
+            self.log(job_id, f"failed: {reason}")
+        return changed
+
+    def requeue(self, job_id: str, worker: WorkerInfo, reason: str) -> bool:
+        """Give a running job back to the queue after a clean stop (not counted as a failure)."""
+        now = time.time()
+        with self._tx() as c:
+            c.execute(
+                """UPDATE jobs SET status = 'queued', attempts = MAX(0, attempts - 1), eta = NULL, updated = ?,
+                       worker = '', lease_until = 0
+                   WHERE id = ? AND status = 'running' AND worker = ?""",
+                (now, job_id, worker.token),
+            )
+            changed = bool(c.execute("SELECT changes()").fetchone()[0])
+        if changed:
+            self.log(job_id, f"back in the queue: {reason}")
+        return changed
+
+    def recover_stale(self, max_attempts: int = 3) -> list[str]:
+        """Hand on running jobs whose worker is gone; return their ids.
+
+        A worker is gone when its lease has expired, or at once when it ran on this host and
+        its process no longer exists. The job goes back to the front of the queue to resume
+        from its checkpoint, or fails with the reason after ``max_attempts`` such deaths.
+        """
+        now = time.time()
+        host = socket.gethostname()
+        rows = self._conn().execute(
+            "SELECT id, worker, worker_host, worker_pid, lease_until FROM jobs WHERE status = 'running'"
+        ).fetchall()
+        dead = [
+            r for r in rows
+            if r["lease_until"] < now or (r["worker_host"] == host and not _pid_alive(r["worker_pid"]))
+        ]  # fmt: skip
+        recovered = []
+        for r in dead:
+            with self._tx() as c:
+                # Re-check under the lock: the worker may have finished or renewed meanwhile.
+                cur = c.execute(
+                    "SELECT attempts, checkpoint_step, step, worker, lease_until FROM jobs WHERE id = ? AND status = 'running'",
+                    (r["id"],),
+                ).fetchone()
+                if cur is None or cur["worker"] != r["worker"] or cur["lease_until"] > r["lease_until"]:
+                    continue
+                if cur["attempts"] >= max_attempts:
+                    reason = (
+                        f"the worker running this job stopped unexpectedly {cur['attempts']} times "
+                        "(killed, out of memory, or the machine restarted); try a smaller size or fewer steps"
+                    )
+                    c.execute(
+                        """UPDATE jobs SET status = 'failed', error = ?, finished = ?, updated = ?, eta = NULL,
+                               worker = '', lease_until = 0 WHERE id = ?""",
+                        (reason, now, now, r["id"]),
+                    )
+                    message = f"failed: {reason}"
+                else:
+                    c.execute(
+                        "UPDATE jobs SET status = 'queued', eta = NULL, updated = ?, worker = '', lease_until = 0 WHERE id = ?",  # fmt: skip
+                        (now, r["id"]),
+                    )
+                    ck = cur["checkpoint_step"]
+                    message = (
+                        f"worker {r['worker']} stopped at step {cur['step']}; queued again to resume "
+                        + (f"from the checkpoint at step {ck}" if ck else "from the start (no checkpoint yet)")
+                    )
+            recovered.append(r["id"])
+            self.log(r["id"], message)
+        return recovered
+
+    def log(self, job_id: str, message: str) -> None:
+        """Append a timestamped line to the job's ``log.txt`` (append-only, one write per line)."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
+        line = f"{stamp} [{os.getpid()}] {message}".replace("\r", " ")
+        with contextlib.suppress(OSError, KeyError):  # a log line must never break the job
+            with open(self.job_dir(job_id) / "log.txt", "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _load_upload(source: Upload, name: str) -> Image.Image:
+    """An upload as RGB, or ImageError (size cap first, then Pillow's checks)."""
+    if isinstance(source, (bytes, bytearray)) and len(source) > im.MAX_INPUT_BYTES:
+        raise im.ImageError(
+            f"{name}: {len(source) / 2**20:.0f} MB is over the {im.MAX_INPUT_BYTES / 2**20:.0f} MB upload limit; "
+            "use a smaller file"
+        )
+    if not isinstance(source, (bytes, bytearray, Image.Image)):
+        raise im.ImageError(f"{name}: expected uploaded bytes or an image, got {type(source).__name__}")
+    return im.load_image(bytes(source) if isinstance(source, bytearray) else source, name=name)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process exists on this host (POSIX); True when we cannot tell."""
+    if pid <= 0 or os.name != "posix":
+        return True  # Windows: os.kill(pid, 0) would send CTRL_C; rely on the lease there
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_JOB_FIELDS = {f.name for f in dataclasses.fields(Job)}
+
+
+def _job(row: sqlite3.Row) -> Job:
+    data = {k: row[k] for k in row.keys() if k in _JOB_FIELDS}
+    data["config"] = StyleConfig.from_dict(json.loads(row["config"]))
+    data["stopped_early"] = bool(row["stopped_early"])
+    data["cancel_requested"] = bool(row["cancel_requested"])
+    return Job(**data)

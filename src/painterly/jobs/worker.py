@@ -1,0 +1,311 @@
+"""The worker: take the oldest queued job, run ``stylize`` on it, write what happens.
+
+One job at a time per worker, FIFO. While a job runs, the progress callback writes the step,
+loss and time estimate to the job's row (at most every ``FLUSH_EVERY`` seconds), the latest
+image to ``preview.jpg``, and every ``checkpoint_every`` seconds a checkpoint to resume from;
+it also reads the job's stop request. A heartbeat thread renews the worker's lease even
+through long steps, so a live worker is never taken for a dead one, while a killed worker's
+job is handed on (see ``JobStore.recover_stale``) and resumes from its checkpoint through
+``stylize(..., init_image=checkpoint, start_step=step)``.
+
+torch is imported only here, inside functions, so ``import painterly.jobs`` stays cheap
+for the studio.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from typing import TYPE_CHECKING, Optional, Sequence, Union
+
+from PIL import Image
+
+from ..images import ImageError
+from .store import Job, JobStore, LeaseLost, WorkerInfo
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..stylize import Progress
+
+log = logging.getLogger("painterly.jobs")
+
+FLUSH_EVERY = 0.5  # seconds between progress writes to the row (and stop-request reads)
+PREVIEW_EVERY = 0.5  # seconds between preview.jpg writes; the studio refreshes every second
+Plan = Sequence[tuple[tuple[int, int], int]]  # stylize.scale_plan(): [((w, h), steps)] per scale
+
+
+def run_worker(
+    data_dir: Union["Path", str, None] = None,
+    *,
+    stop: Optional[threading.Event] = None,
+    once: bool = False,
+    poll: float = 0.5,
+    lease: float = 30.0,
+    max_attempts: int = 3,
+    checkpoint_every: float = 5.0,
+    threads: int = 0,
+    executor: str = "local",
+) -> int:
+    """Run queued jobs until ``stop`` is set (or, with ``once``, until the queue is empty).
+
+    Args:
+        data_dir: the job store's folder (None: ``default_data_dir()``).
+        stop: set it to stop; the job running then goes back to the queue with a checkpoint
+            of its current image, and resumes from there in the next worker.
+        once: return as soon as no job is queued.
+        poll: seconds between looks at an empty queue.
+        lease: seconds a job stays ours without a heartbeat; a worker whose lease ran out,
+            or whose process is gone (same host), is presumed dead and its job handed on.
+        max_attempts: a job whose worker died this many times fails, with the reason.
+        checkpoint_every: seconds between checkpoints (taken when the engine hands over an
+            image, every ``config.preview_every`` steps).
+        threads: torch CPU threads for this worker (0: torch's default, one per physical
+            core). With several workers on one machine give each cores/workers: OpenMP
+            threads that oversubscribe the CPU spin and slow every run down many times over.
+            A job's own ``config.threads`` wins for that job.
+        executor: "local" runs jobs in this process; "ray" runs each on a Ray cluster
+            (``pip install 'painterly[ray]'``; the cluster must see the same data_dir).
+
+    Returns:
+        The number of jobs this worker took (finished, failed or handed back).
+    """
+    store = JobStore(data_dir)
+    stop = stop if stop is not None else threading.Event()
+    me = WorkerInfo.current()
+    if executor not in ("local", "ray"):
+        raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
+    if executor == "ray":
+        from .ray_executor import RayExecutor
+
+        runner = RayExecutor(store.data_dir, lease=lease, checkpoint_every=checkpoint_every, threads=threads)
+    else:
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        runner = None
+    log.info("worker %s on %s", me.token, store.data_dir)
+    taken = 0
+    next_recover = 0.0
+    while not stop.is_set():
+        if time.monotonic() >= next_recover:
+            store.recover_stale(max_attempts)
+            next_recover = time.monotonic() + min(5.0, lease / 2)
+        job = store.claim(me, lease)
+        if job is None:
+            if once:
+                break
+            stop.wait(poll)
+            continue
+        taken += 1
+        if runner is None:
+            run_job(store, job, me, stop=stop, lease=lease, checkpoint_every=checkpoint_every)
+        else:
+            runner.run(job, me, stop)
+    return taken
+
+
+def run_job(
+    store: JobStore,
+    job: Job,
+    worker: WorkerInfo,
+    *,
+    stop: Optional[threading.Event] = None,
+    lease: float = 30.0,
+    checkpoint_every: float = 5.0,
+) -> str:
+    """Run one claimed job to its end; return its final status.
+
+    Every way out leaves the row in a clear state: "done" (with ``result.png``), "failed"
+    (with the reason), "queued" (stopped cleanly, to resume), or untouched if the job was
+    handed to another worker meanwhile.
+    """
+    import torch
+
+    from ..stylize import scale_plan, stylize
+
+    stop = stop if stop is not None else threading.Event()
+    heartbeat = _Heartbeat(store, job.id, worker, lease)
+    heartbeat.start()
+    threads_before = torch.get_num_threads()
+    clock0 = time.monotonic()
+    try:
+        try:
+            content, styles = store.inputs(job.id)
+        except ImageError as e:
+            store.fail(job.id, worker, f"the job's input images cannot be read ({e})")
+            return "failed"
+        resume = store.checkpoint(job.id)
+        start_img, start_step = resume if resume is not None else (None, 0)
+        attempt = f"attempt {job.attempts}" if job.attempts > 1 else "first attempt"
+        if resume is not None and (job.cancel_requested or start_step >= job.config.steps):
+            # Stopped (or complete) while waiting to resume: the checkpoint is the picture.
+            store.finish(job.id, worker, start_img, stopped_early=start_step < job.config.steps,
+                         step=start_step, elapsed=job.elapsed)  # fmt: skip
+            return "done"
+        if start_step:
+            store.log(job.id, f"resuming from the checkpoint at step {start_step}/{job.config.steps} ({attempt})")
+        else:
+            store.log(job.id, f"started by {worker.token} ({attempt})")
+
+        plan = scale_plan(job.config, *content.size)
+        tracker = _Tracker(store, job, worker, stop, plan, lease=lease, checkpoint_every=checkpoint_every,
+                           clock0=clock0, resumed_at=start_step)  # fmt: skip
+        image = stylize(content, styles, job.config, on_progress=tracker, init_image=start_img, start_step=start_step)
+        tracker.flush()
+        elapsed = tracker.elapsed()
+        if tracker.stopping:
+            # Worker shutdown: keep the image as the checkpoint and give the job back.
+            if tracker.last_step > start_step:
+                store.save_checkpoint(job.id, worker, image, tracker.last_step)
+            store.requeue(job.id, worker, f"the worker stopped at step {tracker.last_step}; it will resume there")
+            return "queued"
+        stopped_early = tracker.cancelled and tracker.last_step < job.config.steps
+        if not store.finish(job.id, worker, image, stopped_early=stopped_early,
+                            step=tracker.last_step, elapsed=elapsed):  # fmt: skip
+            store.log(job.id, f"{worker.token}: the job was handed on meanwhile; this run's result is dropped")
+            return "lost"
+        return "done"
+    except LeaseLost:
+        store.log(job.id, f"{worker.token}: lost the job to another worker (presumed dead); stopping this run")
+        return "lost"
+    except Exception as e:  # any failure becomes a reason in the row, never a silent hole
+        store.log(job.id, "error:\n" + traceback.format_exc().rstrip())
+        store.fail(job.id, worker, failure_reason(e, job))
+        return "failed"
+    finally:
+        heartbeat.halt()
+        torch.set_num_threads(threads_before)  # a job's config.threads must not leak into the next
+
+
+def failure_reason(e: BaseException, job: Job) -> str:
+    """One line a person can act on, for the row's ``error``."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    if isinstance(e, MemoryError) or "out of memory" in text.lower() or "can't allocate" in text.lower():
+        return (f"ran out of memory at {job.width}x{job.height}; try a smaller output size, "
+                "fewer scales or fewer style layers")  # fmt: skip
+    if isinstance(e, (ImageError, ValueError)):
+        return text
+    return f"{type(e).__name__}: {text}"
+
+
+def estimate_eta(plan: Plan, step: int, scale: int, seconds_per_step: float) -> float:
+    """Seconds left in a run, from the current cost of one step.
+
+    A VGG pass costs about in proportion to the pixels it sees, so a step at a later,
+    larger scale costs ``seconds_per_step * pixels(later) / pixels(now)``.
+
+    Args:
+        plan: ``stylize.scale_plan(config, w, h)``: [((w, h), steps)] per scale.
+        step: steps done (1-based, across scales, as in Progress.step).
+        scale: the current scale (1-based, as in Progress.scale).
+        seconds_per_step: measured time of one step at the current scale.
+    """
+    (w, h), _ = plan[scale - 1]
+    pixels = w * h
+    end_of_scale = sum(n for _, n in plan[:scale])
+    units = max(0, end_of_scale - step) + sum(n * (w2 * h2) / pixels for (w2, h2), n in plan[scale:])
+    return units * seconds_per_step
+
+
+class _Tracker:
+    """The ``on_progress`` callback of one run: writes progress, previews, checkpoints; stops."""
+
+    def __init__(self, store: JobStore, job: Job, worker: WorkerInfo, stop: threading.Event, plan: Plan, *,
+                 lease: float, checkpoint_every: float, clock0: float, resumed_at: int) -> None:  # fmt: skip
+        self.store, self.job, self.worker, self.stop, self.plan = store, job, worker, stop, plan
+        self.lease, self.checkpoint_every = lease, checkpoint_every
+        self.clock0 = clock0
+        self.base_elapsed = job.elapsed  # work done by earlier attempts
+        self.pending: list[tuple[int, float]] = []
+        self.last_step = resumed_at
+        self.last_flush = self.last_preview = 0.0
+        self.last_checkpoint = time.monotonic()
+        self.scale = 0
+        self.scale_t0 = self.prev_t = clock0
+        self.scale_n = 0
+        self.seconds_per_step: Optional[float] = None
+        self.progress: Optional["Progress"] = None
+        self.cancelled = False  # the user asked to stop and keep
+        self.stopping = False  # the worker is shutting down
+
+    def elapsed(self) -> float:
+        return self.base_elapsed + time.monotonic() - self.clock0
+
+    def _time_step(self, p: "Progress", now: float) -> None:
+        """Mean step time in the current scale, leaving out its first step (which also
+        computes the scale's targets); the first step alone until there is a second."""
+        if p.scale != self.scale:
+            self.scale, self.scale_n = p.scale, 0
+            self.seconds_per_step = now - self.prev_t
+        else:
+            if self.scale_n == 1:
+                self.scale_t0 = self.prev_t
+            self.seconds_per_step = (now - self.scale_t0) / self.scale_n
+        self.scale_n += 1
+        self.prev_t = now
+
+    def flush(self) -> None:
+        """Write the latest progress and loss points; note a stop request."""
+        p = self.progress
+        if p is None:
+            return
+        eta = None
+        if self.seconds_per_step is not None and p.scale <= len(self.plan):
+            eta = estimate_eta(self.plan, p.step, p.scale, self.seconds_per_step)
+        asked = self.store.record_progress(
+            self.job.id, self.worker, step=p.step, steps=p.steps, scale=p.scale, scales=p.scales,
+            loss=p.loss, elapsed=self.elapsed(), eta=eta, losses=self.pending, lease=self.lease,
+        )  # fmt: skip
+        self.pending = []
+        self.last_flush = time.monotonic()
+        self.cancelled = self.cancelled or asked
+
+    def __call__(self, p: "Progress") -> None:
+        from ..stylize import Cancelled
+
+        now = time.monotonic()
+        self._time_step(p, now)
+        self.progress, self.last_step = p, p.step
+        self.pending.append((p.step, p.loss))
+        if p.image is not None or now - self.last_flush >= FLUSH_EVERY or p.step == p.steps:
+            self.flush()
+        if p.image is not None:
+            end_of_scale = p.step == sum(n for _, n in self.plan[: p.scale])
+            if end_of_scale or now - self.last_preview >= PREVIEW_EVERY:
+                self.store.save_preview(self.job.id, p.image)
+                self.last_preview = now
+            if p.step < p.steps and now - self.last_checkpoint >= self.checkpoint_every:
+                self.store.save_checkpoint(self.job.id, self.worker, p.image, p.step)
+                self.last_checkpoint = now
+        if p.step >= p.steps:
+            return  # the last step: nothing left to stop
+        if self.cancelled:
+            raise Cancelled
+        if self.stop.is_set():
+            self.stopping = True
+            raise Cancelled
+
+
+class _Heartbeat(threading.Thread):
+    """Renews the lease every lease/3 seconds, through steps of any length."""
+
+    def __init__(self, store: JobStore, job_id: str, worker: WorkerInfo, lease: float) -> None:
+        super().__init__(name=f"painterly-heartbeat-{job_id[:6]}", daemon=True)
+        self.store, self.job_id, self.worker, self.lease = store, job_id, worker, lease
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self._halt.wait(self.lease / 3):
+                if not self.store.renew(self.job_id, self.worker, self.lease):
+                    return
+        finally:
+            self.store.close()
+
+    def halt(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)
