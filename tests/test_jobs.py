@@ -448,3 +448,53 @@ def test_import_does_not_load_torch():
     code = "import sys, painterly.jobs; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ})
     assert out.stdout.strip() == "False"
+
+
+def test_a_config_this_version_cannot_run_fails_with_the_reason(store, submit):
+    job_id = submit()
+    conn = sqlite3.connect(store.db_path)
+    with conn:
+        conn.execute("UPDATE jobs SET config = json_set(config, '$.brush', 3) WHERE id = ?", (job_id,))
+    conn.close()
+    assert store.get(job_id).config == cfg()  # still shown (unknown options dropped) ...
+    assert run_worker(store.data_dir, once=True) == 1
+    job = store.get(job_id)  # ... but not run as something it was not
+    assert job.status == "failed" and "unknown option(s): brush" in job.error
+
+
+# --- Ray (optional extra) ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray", reason="Ray is optional: pip install 'painterly[ray]'")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_executor_runs_jobs_remotely_with_progress_and_stop(store, submit, ray_cluster, monkeypatch):
+    import painterly.stylize
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("stylize ran in the worker process, not on Ray")
+
+    # The worker process cannot run the engine: a job done proves it ran in a Ray task.
+    monkeypatch.setattr(painterly.stylize, "stylize", not_here)
+    short, long = submit(cfg(steps=8)), submit(cfg(steps=3000))
+    worker = WorkerThread(store.data_dir, executor="ray", threads=1)
+    try:
+        wait_for(lambda: store.get(long).step >= 4, timeout=180)
+        store.cancel(long)
+        wait_for(lambda: store.get(long).status == "done", timeout=60)
+    finally:
+        assert worker.join() == 2
+    a, b = store.get(short), store.get(long)
+    assert a.status == "done" and a.step == 8 and not a.stopped_early, a.error
+    assert [s for s, _ in store.loss_history(short)] == list(range(1, 9))
+    assert b.status == "done" and b.stopped_early and 4 <= b.step < 3000
+    for job in (a, b):
+        assert store.preview_path(job.id) is not None
+        with Image.open(store.result_path(job.id)) as result:
+            assert result.size == (job.width, job.height)

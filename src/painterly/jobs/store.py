@@ -420,6 +420,17 @@ class JobStore:
 
     # --- the workers' side -----------------------------------------------------------------
 
+    def run_config(self, job_id: str) -> StyleConfig:
+        """The job's config, read strictly: ConfigError (with the reason) if this version of
+        painterly cannot run it exactly as asked (e.g. it was submitted by a newer one)."""
+        row = self._conn().execute("SELECT config FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no job {job_id!r}")
+        try:
+            return StyleConfig.from_dict(json.loads(row[0]))
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"the job's settings are unreadable ({e})") from None
+
     def claim(self, worker: WorkerInfo, lease: float) -> Optional[Job]:
         """Take the oldest queued job for ``worker`` (atomically: no two workers get one job)."""
         now = time.time()
@@ -645,6 +656,22 @@ def _load_upload(source: Upload, name: str) -> Image.Image:
     return im.load_image(bytes(source) if isinstance(source, bytearray) else source, name=name)
 
 
+_CONFIG_FIELDS = {f.name for f in dataclasses.fields(StyleConfig)}
+
+
+def _lenient_config(text: str) -> StyleConfig:
+    """A stored config for display: options this version does not know are dropped, and a
+    record that still does not validate shows as the defaults (the worker's strict read,
+    ``JobStore.run_config``, fails such a job with the reason instead of running it)."""
+    try:
+        return StyleConfig.from_dict(json.loads(text))
+    except (ConfigError, ValueError, TypeError):
+        try:
+            return StyleConfig.from_dict({k: v for k, v in json.loads(text).items() if k in _CONFIG_FIELDS})
+        except (ConfigError, ValueError, TypeError, AttributeError):
+            return StyleConfig()
+
+
 def _pid_alive(pid: int) -> bool:
     """Whether a process exists on this host (POSIX); True when we cannot tell."""
     if pid <= 0 or os.name != "posix":
@@ -663,7 +690,7 @@ _JOB_FIELDS = {f.name for f in dataclasses.fields(Job)}
 
 def _job(row: sqlite3.Row) -> Job:
     data = {k: row[k] for k in row.keys() if k in _JOB_FIELDS}
-    data["config"] = StyleConfig.from_dict(json.loads(row["config"]))
+    data["config"] = _lenient_config(row["config"])
     data["stopped_early"] = bool(row["stopped_early"])
     data["cancel_requested"] = bool(row["cancel_requested"])
     return Job(**data)

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Optional, Sequence, Union
 
 from PIL import Image
 
@@ -35,6 +35,7 @@ log = logging.getLogger("painterly.jobs")
 FLUSH_EVERY = 0.5  # seconds between progress writes to the row (and stop-request reads)
 PREVIEW_EVERY = 0.5  # seconds between preview.jpg writes; the studio refreshes every second
 Plan = Sequence[tuple[tuple[int, int], int]]  # stylize.scale_plan(): [((w, h), steps)] per scale
+Engine = Callable[..., Image.Image]  # stylize's signature
 
 
 def run_worker(
@@ -66,8 +67,11 @@ def run_worker(
             core). With several workers on one machine give each cores/workers: OpenMP
             threads that oversubscribe the CPU spin and slow every run down many times over.
             A job's own ``config.threads`` wins for that job.
-        executor: "local" runs jobs in this process; "ray" runs each on a Ray cluster
-            (``pip install 'painterly[ray]'``; the cluster must see the same data_dir).
+        executor: "local" runs jobs in this process; "ray" runs each job's optimisation as a
+            task on a Ray cluster (``ray.init()``: $RAY_ADDRESS, else a local one; needs
+            ``pip install 'painterly[ray]'`` here and painterly on the cluster's nodes). This
+            worker still claims the jobs and writes all progress and files, so the store
+            stays on this machine; run one such worker per job to run at a time.
 
     Returns:
         The number of jobs this worker took (finished, failed or handed back).
@@ -77,16 +81,15 @@ def run_worker(
     me = WorkerInfo.current()
     if executor not in ("local", "ray"):
         raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
+    engine = None  # run_job's default: stylize() in this process
     if executor == "ray":
-        from .ray_executor import RayExecutor
+        from .ray_executor import ray_engine
 
-        runner = RayExecutor(store.data_dir, lease=lease, checkpoint_every=checkpoint_every, threads=threads)
-    else:
-        if threads:
-            import torch
+        engine = ray_engine(threads=threads)
+    elif threads:
+        import torch
 
-            torch.set_num_threads(threads)
-        runner = None
+        torch.set_num_threads(threads)
     log.info("worker %s on %s", me.token, store.data_dir)
     taken = 0
     next_recover = 0.0
@@ -101,10 +104,14 @@ def run_worker(
             stop.wait(poll)
             continue
         taken += 1
-        if runner is None:
-            run_job(store, job, me, stop=stop, lease=lease, checkpoint_every=checkpoint_every)
-        else:
-            runner.run(job, me, stop)
+        try:
+            run_job(store, job, me, stop=stop, lease=lease, checkpoint_every=checkpoint_every, engine=engine)
+        except Exception:
+            # run_job records a job's own failures; this is the store itself failing (disk
+            # full, database locked for long). Keep serving: the job's lease runs out and
+            # another look hands it on or fails it with the reason.
+            log.exception("worker %s: job %s could not be recorded", me.token, job.id)
+            stop.wait(poll)
     return taken
 
 
@@ -116,17 +123,24 @@ def run_job(
     stop: Optional[threading.Event] = None,
     lease: float = 30.0,
     checkpoint_every: float = 5.0,
+    engine: Optional[Engine] = None,
 ) -> str:
     """Run one claimed job to its end; return its final status.
 
     Every way out leaves the row in a clear state: "done" (with ``result.png``), "failed"
     (with the reason), "queued" (stopped cleanly, to resume), or untouched if the job was
     handed to another worker meanwhile.
+
+    Args:
+        engine: what runs the optimisation: ``stylize`` (the default, in this process) or
+            anything with its signature, e.g. ``ray_executor.ray_engine()``, which runs it on
+            a Ray cluster and relays its progress here, so all writes to the store stay local.
     """
     import torch
 
     from ..stylize import scale_plan, stylize
 
+    engine = engine if engine is not None else stylize
     stop = stop if stop is not None else threading.Event()
     heartbeat = _Heartbeat(store, job.id, worker, lease)
     heartbeat.start()
@@ -138,23 +152,24 @@ def run_job(
         except ImageError as e:
             store.fail(job.id, worker, f"the job's input images cannot be read ({e})")
             return "failed"
+        config = store.run_config(job.id)
         resume = store.checkpoint(job.id)
         start_img, start_step = resume if resume is not None else (None, 0)
         attempt = f"attempt {job.attempts}" if job.attempts > 1 else "first attempt"
-        if resume is not None and (job.cancel_requested or start_step >= job.config.steps):
+        if resume is not None and (job.cancel_requested or start_step >= config.steps):
             # Stopped (or complete) while waiting to resume: the checkpoint is the picture.
-            store.finish(job.id, worker, start_img, stopped_early=start_step < job.config.steps,
+            store.finish(job.id, worker, start_img, stopped_early=start_step < config.steps,
                          step=start_step, elapsed=job.elapsed)  # fmt: skip
             return "done"
         if start_step:
-            store.log(job.id, f"resuming from the checkpoint at step {start_step}/{job.config.steps} ({attempt})")
+            store.log(job.id, f"resuming from the checkpoint at step {start_step}/{config.steps} ({attempt})")
         else:
             store.log(job.id, f"started by {worker.token} ({attempt})")
 
-        plan = scale_plan(job.config, *content.size)
+        plan = scale_plan(config, *content.size)
         tracker = _Tracker(store, job, worker, stop, plan, lease=lease, checkpoint_every=checkpoint_every,
                            clock0=clock0, resumed_at=start_step)  # fmt: skip
-        image = stylize(content, styles, job.config, on_progress=tracker, init_image=start_img, start_step=start_step)
+        image = engine(content, styles, config, on_progress=tracker, init_image=start_img, start_step=start_step)
         tracker.flush()
         elapsed = tracker.elapsed()
         if tracker.stopping:
@@ -163,12 +178,16 @@ def run_job(
                 store.save_checkpoint(job.id, worker, image, tracker.last_step)
             store.requeue(job.id, worker, f"the worker stopped at step {tracker.last_step}; it will resume there")
             return "queued"
-        stopped_early = tracker.cancelled and tracker.last_step < job.config.steps
+        stopped_early = tracker.cancelled and tracker.last_step < config.steps
         if not store.finish(job.id, worker, image, stopped_early=stopped_early,
                             step=tracker.last_step, elapsed=elapsed):  # fmt: skip
             store.log(job.id, f"{worker.token}: the job was handed on meanwhile; this run's result is dropped")
             return "lost"
         return "done"
+    except KeyboardInterrupt:
+        # Ctrl-C in a program calling run_worker directly: hand the job back, then stop.
+        store.requeue(job.id, worker, "interrupted; it will resume from its last checkpoint")
+        raise
     except LeaseLost:
         store.log(job.id, f"{worker.token}: lost the job to another worker (presumed dead); stopping this run")
         return "lost"
