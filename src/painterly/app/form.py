@@ -1,0 +1,327 @@
+"""The "new picture" page: pictures in, a few plain choices, an instant preview, Start.
+
+Every function here draws widgets and returns what the person chose; the decisions (how a
+slider becomes a style weight, how long a run takes) are in ``logic``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Optional
+
+import streamlit as st
+
+from .. import images as im
+from ..config import PRESETS, ConfigError, StyleConfig
+from . import logic, media, state
+from .media import Picture
+
+IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
+TYPICAL_PHOTO = (1600, 1200)  # for the estimate before a photo is chosen
+UPLOAD_MB = im.MAX_INPUT_BYTES // 2**20
+
+COLOR_LABELS = {
+    "none": "The painting's colours",
+    "luminance": "My photo's colours",
+    "histogram": "My photo's palette, painted",
+}
+COLOR_HELP = (
+    "The painting's colours: the result takes the painting's palette. "
+    "My photo's colours: the style repaints brightness only, the photo keeps its colours. "
+    "My photo's palette, painted: the painting is first recoloured to the photo's palette. "
+    "(Gatys et al. 2016, 'Preserving colour in neural artistic style transfer'.)"
+)
+
+
+def page() -> None:
+    """Draw the whole form; on Start, queue the job and go to its page."""
+    store, owner = state.store(), state.owner()
+    source = _tweak_source()
+    st.title("Turn a photo into a painting")
+    st.caption("Choose a photo and a painting; watch your picture form; keep it when you like it.")
+
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        content, styles, input_errors = _inputs(source)
+        base_name, base = _base(source)
+        prefix = f"{base_name}:"
+        choice, strength = _main_controls(base, prefix, content, styles)
+        with st.expander("Advanced: every option of the engine"):
+            advanced, adv_errors = advanced_section(base, prefix)
+
+    errors = input_errors + adv_errors
+    config: Optional[StyleConfig] = None
+    if not adv_errors:
+        try:
+            config = base.replace(**advanced, **choice)
+        except ConfigError as e:
+            errors.append(str(e))
+
+    with right:
+        st.subheader("Instant preview")
+        _preview(content, styles, choice, strength)
+        if config is not None:
+            _estimate(config, content, owner)
+        for message in errors:
+            st.error(message)
+        ready = content is not None and bool(styles) and config is not None and not errors
+        if not ready and not errors:
+            st.info("Choose a photo and at least one painting to start.")
+        if st.button("Paint it", type="primary", disabled=not ready, width="stretch", key="start"):
+            assert content is not None and config is not None
+            try:
+                job_id = store.submit(content.data, [s.data for s in styles], config, owner)
+            except (im.ImageError, ConfigError) as e:
+                st.error(str(e))
+            else:
+                state.go(job=job_id)
+
+
+# --- where the form starts from --------------------------------------------------------------
+
+
+def _tweak_source() -> Optional[tuple[str, StyleConfig, Picture, list[Picture]]]:
+    """(job id, config, content, styles) of the job named by ?from=, if it can be read."""
+    job_id = state.param(state.FROM_PARAM)
+    if not job_id:
+        return None
+    store = state.store()
+    job = store.get(job_id)
+    if job is None:
+        st.warning("The picture to start from was not found; starting afresh.")
+        return None
+    try:
+        content, styles = media.job_pictures(str(store.data_dir), job_id)
+    except (im.ImageError, KeyError, OSError) as e:
+        st.warning(f"Its pictures could not be read ({e}); choose them again.")
+        return None
+    return job_id, job.config, content, styles
+
+
+def _base(source: Optional[tuple[str, StyleConfig, Picture, list[Picture]]]) -> tuple[str, StyleConfig]:
+    """The preset (or the earlier job's settings) the controls start from."""
+    options = list(logic.PRESET_ORDER)
+    titles = {n: logic.preset_title(n) for n in options}
+    captions = {n: logic.preset_help(n) for n in options}
+    if source is not None:
+        options.insert(0, "earlier")
+        titles["earlier"] = "As last time"
+        captions["earlier"] = "The exact settings of the picture you are tweaking."
+    default = "earlier" if source is not None else "default"
+    name = st.radio(
+        "Look",
+        options,
+        index=options.index(default),
+        format_func=titles.__getitem__,
+        captions=[captions[n] for n in options],
+        horizontal=True,
+        key=f"preset:{source[0] if source else ''}",
+        help="A starting point; every choice below can still be changed.",
+    )
+    if name == "earlier" and source is not None:
+        return f"job-{source[0]}", source[1]
+    return name, PRESETS[name]
+
+
+# --- pictures --------------------------------------------------------------------------------
+
+
+def _inputs(source) -> tuple[Optional[Picture], list[Picture], list[str]]:
+    """The two upload boxes with thumbnails; falls back to the tweaked job's pictures."""
+    errors: list[str] = []
+    c1, c2 = st.columns(2)
+    with c1:
+        up = st.file_uploader(
+            "Your photo", type=IMAGE_TYPES, key="content_upload", max_upload_size=UPLOAD_MB,
+            help=f"PNG, JPEG, WebP, ... up to {UPLOAD_MB} MB. Its shape is kept.",
+        )  # fmt: skip
+        content = _checked(up.getvalue(), "photo", errors) if up is not None else None
+        if content is None and up is None and source is not None:
+            content = source[2]
+        if content is not None:
+            st.image(media.thumbnail(content.image), caption=f"{content.size[0]} × {content.size[1]} px")
+    with c2:
+        ups = st.file_uploader(
+            "Painting(s) to borrow the style from", type=IMAGE_TYPES, accept_multiple_files=True,
+            key="style_upload", max_upload_size=UPLOAD_MB,
+            help="One painting, or several to blend (a slider under each sets its share).",
+        )  # fmt: skip
+        styles: list[Picture] = []
+        for i, f in enumerate(ups or []):
+            pic = _checked(f.getvalue(), f"painting {i + 1}" if len(ups) > 1 else "painting", errors)
+            if pic is not None:
+                styles.append(pic)
+        if not ups and source is not None:
+            styles = list(source[3])
+        if styles:
+            cols = st.columns(min(3, len(styles)))
+            for i, pic in enumerate(styles):
+                cols[i % len(cols)].image(media.thumbnail(pic.image, 200))
+    return content, styles, errors
+
+
+def _checked(data: bytes, name: str, errors: list[str]) -> Optional[Picture]:
+    try:
+        return media.check_upload(data, name)
+    except im.ImageError as e:
+        errors.append(str(e))
+        return None
+
+
+# --- the plain controls ----------------------------------------------------------------------
+
+
+def _main_controls(
+    base: StyleConfig, prefix: str, content: Optional[Picture], styles: list[Picture]
+) -> tuple[dict[str, Any], int]:
+    """Strength, colours, blend, size, time: returns the StyleConfig fields they set, and the strength."""
+    out: dict[str, Any] = {}
+    strength = st.slider(
+        "Style strength", 0, 100, logic.STRENGTH_DEFAULT, key=prefix + "strength",
+        help="Left: more of your photo. Right: more of the painting. The middle is the look as tuned.",
+    )  # fmt: skip
+    out["style_weight"] = logic.style_weight_for(base.style_weight, strength)
+
+    if len(styles) > 1:
+        st.caption("Blend of the paintings")
+        defaults = base.style_blend if len(base.style_blend) == len(styles) else (1.0,) * len(styles)
+        top = max(defaults) or 1.0  # the engine normalises the blend: only the ratios matter
+        cols = st.columns(min(3, len(styles)))
+        blend = tuple(
+            cols[i % len(cols)].slider(f"Painting {i + 1}", 0.0, 1.0, round(defaults[i] / top, 2), 0.05, key=f"{prefix}blend{i}:{len(styles)}")  # fmt: skip
+            for i in range(len(styles))
+        )
+        out["style_blend"] = blend if any(blend) else ()
+        if not any(blend):
+            st.warning("All blend sliders are at zero; the paintings are mixed equally.")
+    else:
+        out["style_blend"] = ()
+
+    color = st.radio(
+        "Colours", list(COLOR_LABELS), index=list(COLOR_LABELS).index(base.color),
+        format_func=COLOR_LABELS.__getitem__, horizontal=True, key=prefix + "color", help=COLOR_HELP,
+    )  # fmt: skip
+    out["color"] = color
+    if color != "none":
+        out["color_strength"] = st.slider(
+            "How much of the photo's colour to keep", 0.0, 1.0, float(base.color_strength), 0.05,
+            key=prefix + "color_strength",
+        )  # fmt: skip
+
+    sizes = sorted(set(logic.SIZE_CHOICES) | {base.size})
+    out["size"] = st.select_slider(
+        "Size (long side, pixels)", sizes, value=base.size, key=prefix + "size",
+        help="The picture keeps your photo's shape. Bigger takes longer: twice the size, about four times the time.",
+    )  # fmt: skip
+
+    w, h = content.size if content is not None else TYPICAL_PHOTO
+    mode = st.segmented_control(
+        "Run for", ["Steps", "Time limit"], default="Steps", key=prefix + "budget",
+        help="A number of optimisation steps, or as many as fit in a time you choose.",
+    )  # fmt: skip
+    sized = base.replace(size=out["size"])
+    if mode == "Time limit":
+        seconds = st.select_slider(
+            "At most", logic.TIME_CHOICES, value=60, format_func=logic.format_duration, key=prefix + "seconds"
+        )
+        out["steps"] = logic.steps_for_seconds(sized, w, h, seconds, _calibration(state.owner()))
+        st.caption(f"About {out['steps']} steps.")
+    else:
+        lo, stride = min(10, base.steps), 10 if base.steps % 10 == 0 else 1
+        out["steps"] = st.slider(
+            "Steps", lo, max(2000, base.steps), base.steps, stride, key=prefix + "steps",
+            help="More steps: a more finished painting. You can stop any time and keep the picture so far.",
+        )  # fmt: skip
+    out["preview_every"] = logic.preview_every_for(sized, w, h)
+    return out, strength
+
+
+def advanced_section(base: StyleConfig, prefix: str) -> tuple[dict[str, Any], list[str]]:
+    """One widget per StyleConfig field (not set above), generated from its type and metadata.
+
+    Returns the chosen values and the errors (e.g. a number list that does not parse).
+    """
+    values: dict[str, Any] = {}
+    errors: list[str] = []
+    st.caption(
+        "Every option of the engine, with its own explanation (hover the ⓘ). Size, steps, style "
+        "strength, colours and the blend are set above; live images are sent about once a second."
+    )
+    cols = st.columns(2)
+    for i, f in enumerate(logic.advanced_fields()):
+        with cols[i % 2]:
+            try:
+                values[f.name] = field_widget(f, getattr(base, f.name), prefix + "adv:")
+            except ConfigError as e:
+                errors.append(str(e))
+    return values, errors
+
+
+def field_widget(f: dataclasses.Field, current: Any, prefix: str) -> Any:
+    """The widget for one config field; returns its value (raises ConfigError if unparsable)."""
+    kind, key, help_ = logic.widget_kind(f), prefix + f.name, f.metadata.get("help")
+    label, meta = logic.label(f), f.metadata
+    if kind == "checkbox":
+        return st.checkbox(label, value=current, key=key, help=help_)
+    if kind == "select":
+        opts = logic.choices(f)
+        return st.selectbox(label, opts, index=opts.index(current) if current in opts else 0, key=key, help=help_)
+    if kind == "multiselect":
+        opts = logic.choices(f)
+        return tuple(st.multiselect(label, opts, default=[c for c in current if c in opts], key=key, help=help_))
+    if kind == "int":
+        return int(st.number_input(label, meta.get("min"), meta.get("max"), int(current), 1, key=key, help=help_))
+    if kind == "float":
+        lo, hi = meta.get("min"), meta.get("max")
+        return float(
+            st.number_input(
+                label, None if lo is None else float(lo), None if hi is None else float(hi), float(current),
+                _float_step(current), format="%g", key=key, help=help_,
+            )
+        )  # fmt: skip
+    if kind == "numbers":
+        text = st.text_input(label, logic.format_numbers(current), key=key, help=help_, placeholder="empty = automatic")
+        return logic.parse_numbers(text, f.name)
+    return st.text_input(label, str(current), key=key, help=help_)
+
+
+def _float_step(value: float) -> float:
+    """A step one decimal below the value's own magnitude (0.1 for 1.0, 1e-4 for 5e-3)."""
+    if not value:
+        return 0.01
+    return 10.0 ** (math.floor(math.log10(abs(value))) - 1)
+
+
+# --- preview and estimate --------------------------------------------------------------------
+
+
+def _preview(content: Optional[Picture], styles: list[Picture], choice: dict[str, Any], strength: int) -> None:
+    """The instant preview, or a short note why there is none (the page works without it)."""
+    if content is None or not styles:
+        st.caption("A rough preview appears here, in a second or two, as soon as both pictures are chosen.")
+        return
+    try:
+        img = media.instant_preview(
+            content.key, tuple(s.key for s in styles), logic.preview_strength(strength),
+            tuple(choice.get("style_blend", ())), choice["color"], float(choice.get("color_strength", 1.0)),
+            content.image, [s.image for s in styles],
+        )  # fmt: skip
+    except Exception as e:  # noqa: BLE001 -- any failure of the optional preview is only a note
+        st.caption(f"No instant preview on this server ({type(e).__name__}: {e}). The painting itself is unaffected.")
+        return
+    st.image(img, caption="A rough sketch in a second; the real painting is finer.", width="stretch")
+
+
+def _estimate(config: StyleConfig, content: Optional[Picture], owner: str) -> None:
+    w, h = content.size if content is not None else TYPICAL_PHOTO
+    out_w, out_h = logic.output_size(config, w, h)
+    seconds = logic.estimate_seconds(config, w, h, _calibration(owner))
+    st.markdown(f"**About {logic.format_duration(seconds)}** for a {out_w} × {out_h} px picture, {config.steps} steps.")
+
+
+def _calibration(owner: str) -> float:
+    """How this machine compares with the estimate, from this browser's last finished pictures."""
+    jobs = [j for j in state.store().list(owner, limit=20) if j.status == "done" and not j.stopped_early and j.elapsed > 0]  # fmt: skip
+    samples = [(logic.estimate_seconds(j.config, j.width, j.height), j.elapsed) for j in jobs[:8]]
+    return logic.calibration_from(samples)

@@ -1,0 +1,117 @@
+"""Pictures on the page: uploads checked and decoded once, thumbnails, downloads, the instant preview.
+
+Decoding is cached by the bytes' SHA-256, so a rerun (every widget change) costs a hash, not
+a decode; the cache holds only small working copies, never the full-size photo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import streamlit as st
+from PIL import Image
+
+from .. import images as im
+
+WORK_SIDE = 1024  # long side of the copy the page works with (thumbnails, the preview)
+THUMB_SIDE = 320
+PREVIEW_SIDE = 384  # the preview network's native size (see painterly.preview)
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One chosen image: the bytes as given (the job store re-checks and re-encodes them)."""
+
+    key: str  # sha256 of data
+    data: bytes
+    image: Image.Image  # working copy, long side <= WORK_SIDE
+    size: tuple[int, int]  # the original's (width, height)
+
+
+def check_upload(data: bytes, name: str) -> Picture:
+    """Decode an upload, or raise ImageError with the one-line reason (size cap first)."""
+    if len(data) > im.MAX_INPUT_BYTES:
+        raise im.ImageError(
+            f"{name}: {len(data) / 2**20:.0f} MB is over the {im.MAX_INPUT_BYTES // 2**20} MB limit; "
+            "use a smaller file"
+        )
+    key = hashlib.sha256(data).hexdigest()
+    image, size = _decode(key, data, name)
+    return Picture(key, data, image, size)
+
+
+@st.cache_resource(max_entries=48, ttl=3600, show_spinner=False)
+def _decode(key: str, _data: bytes, name: str) -> tuple[Image.Image, tuple[int, int]]:
+    # Keyed by the hash (``_data`` is not hashed again). Errors are not cached: a bad file
+    # fails fast at Pillow's header check, so re-raising on each rerun is cheap.
+    img = im.load_image(_data, name=name)
+    size = img.size
+    if max(size) > WORK_SIDE:
+        img = im.resize_long_side(img, WORK_SIDE)
+    return img, size
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def job_pictures(data_dir: str, job_id: str) -> tuple[Picture, list[Picture]]:
+    """A job's stored inputs as Pictures (for the job page and "tweak and run again")."""
+    from .state import store
+
+    content, styles = store().inputs(job_id)
+    return _picture(content), [_picture(s) for s in styles]
+
+
+def _picture(img: Image.Image) -> Picture:
+    data = im.encode_image(img, "PNG")
+    work = im.resize_long_side(img, WORK_SIDE) if max(img.size) > WORK_SIDE else img
+    return Picture(hashlib.sha256(data).hexdigest(), data, work, img.size)
+
+
+def thumbnail(img: Image.Image, side: int = THUMB_SIDE) -> Image.Image:
+    """A copy with the long side at most ``side`` (aspect kept)."""
+    return im.resize_long_side(img, side) if max(img.size) > side else img
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def file_thumbnail(path: str, mtime_ns: int, side: int = THUMB_SIDE) -> bytes:
+    """A JPEG thumbnail of an image file; ``mtime_ns`` makes a rewritten file a new entry."""
+    with Image.open(path) as img:
+        return im.encode_image(thumbnail(img.convert("RGB"), side), "JPEG", quality=85)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def downloads(path: str, mtime_ns: int) -> dict[str, bytes]:
+    """The finished picture as PNG (the file itself) and JPEG bytes."""
+    png = Path(path).read_bytes()
+    with Image.open(path) as img:
+        jpeg = im.encode_image(img.convert("RGB"), "JPEG", quality=92)
+    return {"PNG": png, "JPEG": jpeg}
+
+
+def mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def instant_preview(
+    content_key: str,
+    style_keys: tuple[str, ...],
+    strength: float,
+    blend: tuple[float, ...],
+    color: str,
+    color_strength: float,
+    _content: Image.Image,
+    _styles: Sequence[Image.Image],
+) -> Image.Image:
+    """``painterly.preview.preview`` cached by the inputs' hashes and the settings."""
+    from ..preview import preview
+
+    return preview(
+        _content, list(_styles), size=PREVIEW_SIDE, strength=strength, style_blend=blend,
+        color=color, color_strength=color_strength,
+    )  # fmt: skip

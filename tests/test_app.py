@@ -1,0 +1,332 @@
+"""The studio's pages, driven through Streamlit's AppTest against a real JobStore and worker.
+
+Every test gets its own data directory (PAINTERLY_HOME); jobs are submitted through the page
+or the store and run by the real worker on tiny images, so what the pages show is what the
+engine produced.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from painterly import images as im
+from painterly.app import logic, streamlit_command, worker_command
+from painterly.config import PRESETS, ConfigError, StyleConfig, fields, preset
+from painterly.jobs import JobStore, WorkerInfo, run_worker
+
+MAIN = Path(__file__).resolve().parents[1] / "src" / "painterly" / "app" / "main.py"
+TINY = dict(size=32, steps=4, scales=1, preview_every=1)
+
+
+def png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PAINTERLY_HOME", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture
+def store(home: Path) -> JobStore:
+    return JobStore(home)
+
+
+def app(**params: str) -> AppTest:
+    at = AppTest.from_file(str(MAIN), default_timeout=120)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def texts(at: AppTest, kind: str) -> list[str]:
+    return [e.value for e in getattr(at, kind)]
+
+
+def button(at: AppTest, label: str):
+    matches = [b for b in at.button if b.label == label]
+    assert matches, f"no button {label!r}: {[b.label for b in at.button]}"
+    return matches[0]
+
+
+# --- the form ---------------------------------------------------------------------------------
+
+
+def test_form_renders_presets_controls_and_generated_advanced_section(home: Path) -> None:
+    at = app()
+    assert not at.exception
+    look = at.radio(key="preset:")
+    assert look.options == [logic.preset_title(n) for n in logic.PRESET_ORDER]
+    assert set(logic.PRESET_ORDER) == set(PRESETS)
+    assert look.value == "default"  # the radio's value is the preset name; titles are shown
+    assert {s.label for s in at.slider} >= {"Style strength", "Steps"}
+    assert at.select_slider(key="default:size").value == PRESETS["default"].size
+    # The Advanced section has exactly one widget per generated field, labelled and explained
+    # from the field's metadata; server-only fields are absent.
+    widgets = [*at.checkbox, *at.selectbox, *at.multiselect, *at.number_input, *at.text_input]
+    adv = {w.key.split("adv:")[1]: w for w in widgets if w.key and "adv:" in w.key}
+    assert set(adv) == {f.name for f in logic.advanced_fields()}
+    meta = {f.name: f for f in fields()}
+    for name, w in adv.items():
+        assert w.label == logic.label(meta[name])
+        assert w.help == meta[name].metadata["help"]
+    assert not logic.SERVER_FIELDS & set(adv)
+    assert "image" not in at.selectbox(key="default:adv:init").options
+    # Nothing chosen yet: a hint, no error, Start disabled; the estimate is already shown.
+    assert button(at, "Paint it").disabled
+    assert any("Choose a photo" in t for t in texts(at, "info"))
+    assert any(t.startswith("**About ") for t in texts(at, "markdown"))
+
+
+def test_owner_token_is_put_in_the_url_and_kept(home: Path) -> None:
+    at = app()
+    token = at.query_params["me"][0] if isinstance(at.query_params["me"], list) else at.query_params["me"]
+    assert logic.valid_token(token)
+    at.run()
+    again = at.query_params["me"]
+    assert (again[0] if isinstance(again, list) else again) == token
+
+
+def test_upload_preview_estimate_and_submit(
+    home: Path, store: JobStore, content_img: Image.Image, style_img: Image.Image
+) -> None:
+    at = app()
+    at.file_uploader(key="content_upload").set_value(("photo.png", png(content_img), "image/png"))
+    at.file_uploader(key="style_upload").set_value(
+        [("a.png", png(style_img), "image/png"), ("b.png", png(style_img.rotate(90)), "image/png")]
+    )
+    at.run()
+    assert not at.exception and not texts(at, "error")
+    # Two paintings: a blend slider for each.
+    assert [s.label for s in at.slider if s.label.startswith("Painting")] == ["Painting 1", "Painting 2"]
+    at.slider(key="default:blend1:2").set_value(0.5)
+    at.slider(key="default:strength").set_value(75)
+    at.select_slider(key="default:size").set_value(256)
+    at.run()
+    # Thumbnails of the three inputs plus the instant preview (or, without the preview
+    # networks, a note saying so).
+    preview_note = [t for t in texts(at, "caption") if t.startswith("No instant preview")]
+    assert len(at.image) >= (3 if preview_note else 4)
+    estimate = next(t for t in texts(at, "markdown") if t.startswith("**About "))
+    assert "256 × 171 px" in estimate  # the photo's 3:2 shape is kept
+
+    start = button(at, "Paint it")
+    assert not start.disabled
+    start.click().run()
+    assert not at.exception
+    job_id = at.query_params["job"]
+    job_id = job_id[0] if isinstance(job_id, list) else job_id
+    job = store.get(job_id)
+    assert job is not None and job.status == "queued"
+    me = at.query_params["me"]
+    assert job.owner == (me[0] if isinstance(me, list) else me)
+    base = PRESETS["default"]
+    assert job.config.size == 256 and (job.width, job.height) == (256, 171)
+    assert job.config.style_blend == (1.0, 0.5)
+    assert math.isclose(job.config.style_weight, logic.style_weight_for(base.style_weight, 75))
+    assert job.config.style_weight > base.style_weight
+    # The page now follows the job: queued, next in line.
+    assert any("Yours is next" in t for t in texts(at, "info"))
+
+
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("notes.png", b"this is not an image at all", "not an image Pillow can read"),
+        ("cut.png", None, "damaged or truncated"),
+        ("huge.png", b"\0" * (im.MAX_INPUT_BYTES + 1), "over the 50 MB limit"),
+    ],
+)
+def test_bad_uploads_get_a_clear_message(home: Path, content_img: Image.Image, name, data, message) -> None:
+    if data is None:
+        data = png(content_img.resize((400, 300)))[:300]  # a real PNG, cut short
+    at = app()
+    at.file_uploader(key="content_upload").set_value((name, data, "image/png"))
+    at.run()
+    assert not at.exception
+    errors = texts(at, "error")
+    assert any(message in e and e.startswith("photo") for e in errors), errors
+    assert button(at, "Paint it").disabled
+
+
+def test_giant_dimensions_are_refused(home: Path) -> None:
+    # A valid 9000x8000 PNG header (72 MP, over MAX_INPUT_PIXELS) compresses to a few KB.
+    big = Image.new("L", (9000, 8000))
+    buf = io.BytesIO()
+    big.save(buf, "PNG")
+    at = app()
+    at.file_uploader(key="content_upload").set_value(("big.png", buf.getvalue(), "image/png"))
+    at.run()
+    assert not at.exception
+    assert any("megapixels" in e for e in texts(at, "error"))
+
+
+# --- the job page -----------------------------------------------------------------------------
+
+
+def test_queue_position_while_waiting(home: Path, store: JobStore, content_img, style_img) -> None:
+    cfg = preset("draft", **TINY)
+    store.submit(png(content_img), [png(style_img)], cfg, owner="someone-else-0000")
+    mine = store.submit(png(content_img), [png(style_img)], cfg, owner="a-browser-token-0001")
+    at = app(job=mine, me="a-browser-token-0001")
+    assert not at.exception
+    assert any("1 picture ahead of yours" in t for t in texts(at, "info"))
+    button(at, "Cancel").click().run()
+    assert store.get(mine).status == "cancelled"
+    assert any("cancelled" in t for t in texts(at, "info"))
+
+
+def test_running_job_shows_progress_live_image_and_stops_and_keeps(
+    home: Path, store: JobStore, content_img, style_img
+) -> None:
+    owner = "a-browser-token-0002"
+    job_id = store.submit(png(content_img), [png(style_img)], preset("draft", **TINY), owner=owner)
+    # Play the worker's side through the store's real API (the worker does exactly this).
+    worker = WorkerInfo.current()
+    assert store.claim(worker, lease=60).id == job_id
+    store.record_progress(
+        job_id, worker, step=2, steps=4, scale=1, scales=1, loss=5.0, elapsed=3.0, eta=3.0,
+        losses=[(1, 9.0), (2, 5.0)], lease=60,
+    )  # fmt: skip
+    store.save_preview(job_id, content_img)
+    at = app(job=job_id, me=owner)
+    assert not at.exception
+    assert at.get("progress")[0].proto.value == 50
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Scale"] == "1 of 1" and metrics["Remaining"].endswith("s")
+    assert at.get("vega_lite_chart"), "a loss curve"
+    assert len(at.image) >= 2  # the live image and the inputs
+    button(at, "Stop and keep").click().run()
+    assert store.get(job_id).cancel_requested
+    # Somebody else with the link sees the progress but cannot stop it.
+    other = app(job=job_id, me="another-browser-0003")
+    assert not [b for b in other.button if b.label == "Stop and keep"]
+    # ...and it is not in their gallery.
+    assert not [b for b in other.button if b.key == f"open:{job_id}"]
+
+
+@pytest.fixture
+def done_job(home: Path, store: JobStore, content_img, style_img) -> str:
+    """A job run to the end by the real worker on a 32 px picture."""
+    cfg = preset("draft", **TINY).replace(style_blend=(1.0, 3.0))
+    job_id = store.submit(png(content_img), [png(style_img), png(style_img.rotate(90))], cfg, owner="a-browser-token-0004")  # fmt: skip
+    assert run_worker(home, once=True) == 1
+    assert store.get(job_id).status == "done"
+    return job_id
+
+
+def test_done_job_shows_result_downloads_and_settings(home: Path, store: JobStore, done_job: str) -> None:
+    at = app(job=done_job, me="a-browser-token-0004")
+    assert not at.exception
+    assert any(t.startswith("Finished: 32 × 21 px") for t in texts(at, "success"))
+    downloads = {d.label: d for d in at.get("download_button")}
+    assert set(downloads) == {"Download PNG", "Download JPEG"}
+    # The data behind the buttons are valid images of the output size.
+    from painterly.app import media
+
+    path = store.result_path(done_job)
+    files = media.downloads(str(path), media.mtime_ns(path))
+    for fmt, data in files.items():
+        with Image.open(io.BytesIO(data)) as img:
+            assert img.format == fmt and img.size == (32, 21)
+    settings = at.get("json")[0]
+    assert '"style_blend"' in settings.proto.body and '"steps": 4' in settings.proto.body
+    # The gallery lists it for its owner.
+    assert [b for b in at.button if b.key == f"open:{done_job}"]
+
+
+def test_tweak_and_run_again_prefills_the_form(home: Path, store: JobStore, done_job: str) -> None:
+    at = app(job=done_job, me="a-browser-token-0004")
+    button(at, "Tweak and run again").click().run()
+    assert not at.exception
+    assert at.query_params["from"] in (done_job, [done_job])
+    assert "job" not in at.query_params
+    look = at.radio(key=f"preset:{done_job}")
+    assert look.value == "earlier"
+    prefix = f"job-{done_job}:"
+    assert at.select_slider(key=prefix + "size").value == 32
+    assert at.slider(key=prefix + "steps").value == 4
+    assert [at.slider(key=f"{prefix}blend{i}:2").value for i in range(2)] == [0.33, 1.0]  # 1:3, as run
+    start = button(at, "Paint it")
+    assert not start.disabled  # the earlier pictures are used without uploading again
+    start.click().run()
+    new = at.query_params["job"]
+    new = new[0] if isinstance(new, list) else new
+    assert new != done_job
+    old, again = store.get(done_job), store.get(new)
+    assert again.owner == old.owner and again.config.size == 32
+    assert again.config.style_weight == pytest.approx(old.config.style_weight)
+    a_content, a_styles = store.inputs(new)
+    b_content, b_styles = store.inputs(done_job)
+    assert a_content.tobytes() == b_content.tobytes() and len(a_styles) == len(b_styles) == 2
+
+
+def test_unknown_or_malformed_job_link(home: Path) -> None:
+    for bad in ("x" * 22, "../../etc/passwd"):
+        at = app(job=bad)
+        assert not at.exception
+        assert any("no picture with this link" in e for e in texts(at, "error"))
+
+
+# --- the pure parts -----------------------------------------------------------------------------
+
+
+def test_strength_is_logarithmic_around_the_preset() -> None:
+    base = 5e-3
+    assert logic.style_weight_for(base, 50) == pytest.approx(base)
+    assert logic.style_weight_for(base, 100) == pytest.approx(base * 10)
+    assert logic.style_weight_for(base, 0) == pytest.approx(base / 10)
+    for s in (0, 17, 50, 83, 100):
+        assert logic.strength_for(base, logic.style_weight_for(base, s)) == s
+    assert logic.strength_for(base, base * 1e6) == 100
+
+
+def test_estimate_follows_the_schedule_and_budget_inverts_it() -> None:
+    cfg = preset("default")
+    t = logic.estimate_seconds(cfg, 1600, 1200)
+    assert logic.estimate_seconds(cfg.replace(steps=400), 1600, 1200) > t
+    assert logic.estimate_seconds(cfg.replace(size=1024), 1600, 1200) > 2 * t - logic.SETUP_SECONDS
+    for seconds in (30, 120, 600):
+        n = logic.steps_for_seconds(cfg, 1600, 1200, seconds)
+        assert logic.estimate_seconds(cfg.replace(steps=n), 1600, 1200) <= seconds
+        assert logic.estimate_seconds(cfg.replace(steps=n + 1), 1600, 1200) > seconds
+    assert logic.calibration_from([(10, 20), (10, 30), (10, 25)]) == 2.5
+    assert logic.calibration_from([(1, 100)]) == 4.0 and logic.calibration_from([]) == 1.0
+
+
+def test_widget_kinds_cover_every_field() -> None:
+    kinds = {f.name: logic.widget_kind(f) for f in fields()}
+    assert kinds["clamp"] == "checkbox" and kinds["optimizer"] == "select"
+    assert kinds["style_layers"] == "multiselect" and kinds["style_layer_weights"] == "numbers"
+    assert kinds["seed"] == "int" and kinds["lr"] == "float"
+    assert logic.parse_numbers("0.2, 0.3 0.5", "x") == (0.2, 0.3, 0.5) and logic.parse_numbers(" ", "x") == ()
+    with pytest.raises(ConfigError, match="numbers separated by commas"):
+        logic.parse_numbers("1, two", "style_layer_weights")
+    shown = {f.name for f in logic.advanced_fields()} | set(logic.MAIN_FIELDS) | logic.SERVER_FIELDS
+    assert shown == {f.name for f in fields()}, "every option has a place"
+    assert logic.format_duration(59) == "59 s" and logic.format_duration(200) == "3 min 20 s"
+    assert StyleConfig().replace(style_weight=logic.style_weight_for(5e-3, 100))  # valid
+
+
+def test_launch_commands_bind_localhost_and_cap_uploads(tmp_path: Path) -> None:
+    cmd = streamlit_command("127.0.0.1", 8765)
+    opts = dict(zip(cmd[5::2], cmd[6::2]))
+    assert opts["--server.address"] == "127.0.0.1" and opts["--server.port"] == "8765"
+    assert opts["--server.maxUploadSize"] == str(im.MAX_INPUT_BYTES // 2**20) == "50"
+    assert opts["--server.headless"] == "true" and opts["--browser.gatherUsageStats"] == "false"
+    assert Path(cmd[4]) == MAIN
+    # The worker command is the real CLI and accepts these options.
+    out = subprocess.run([*worker_command(tmp_path), "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "--data-dir" in out.stdout
+    assert worker_command(tmp_path)[:3] == [sys.executable, "-m", "painterly"]
