@@ -498,3 +498,42 @@ def test_ray_executor_runs_jobs_remotely_with_progress_and_stop(store, submit, r
         assert store.preview_path(job.id) is not None
         with Image.open(store.result_path(job.id)) as result:
             assert result.size == (job.width, job.height)
+
+
+def test_schema_v1_data_dirs_are_migrated(tmp_path):
+    from painterly.jobs.store import _MIGRATIONS
+
+    data = tmp_path / "old"
+    data.mkdir()
+    conn = sqlite3.connect(data / "jobs.sqlite3")
+    conn.executescript(_MIGRATIONS[1] + "; PRAGMA user_version = 1;")
+    conn.close()
+    store = JobStore(data)
+    conn = sqlite3.connect(store.db_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("SELECT COUNT(*) FROM workers").fetchone()[0] == 0
+    conn.close()
+
+
+def test_live_workers_are_listed_and_share_the_cores(store, submit):
+    from painterly.jobs.worker import _fair_share
+
+    assert store.workers() == []
+    job_id = submit(cfg(steps=2000))
+    worker = WorkerThread(store.data_dir)
+    try:
+        wait_for(lambda: store.get(job_id).step >= 2)
+        (me,) = store.workers()
+        assert me.pid == os.getpid()
+        other = WorkerInfo.current()
+        store.register(other)
+        assert len(store.workers()) == 2 and _fair_share(store, me, cores=8) == 4
+        store.register(other, gone=True)
+        assert _fair_share(store, me, cores=8) == 8
+        dead = WorkerInfo(f"{me.host}:999999:x", me.host, 999999)  # no such process here
+        store.register(dead)
+        assert [w.token for w in store.workers()] == [me.token]
+    finally:
+        store.cancel(job_id)
+        worker.join()
+    assert store.workers() == []  # it said goodbye

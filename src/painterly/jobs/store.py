@@ -48,7 +48,7 @@ Upload = Union[bytes, bytearray, Image.Image]
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "jobs.sqlite3"
 
 # secrets.token_urlsafe(16) gives 22 characters of [A-Za-z0-9_-]; anything else is not an id
@@ -96,6 +96,17 @@ _MIGRATIONS: dict[int, str] = {
         loss REAL NOT NULL,
         PRIMARY KEY (job_id, step)
     ) WITHOUT ROWID;
+    """,
+    # v2: live workers, so the studio can say when none is running and workers on one host
+    # can share its cores instead of oversubscribing them.
+    2: """
+    CREATE TABLE workers (
+        token TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started REAL NOT NULL,
+        seen REAL NOT NULL
+    );
     """,
 }
 
@@ -580,6 +591,29 @@ class JobStore:
         if changed:
             self.log(job_id, f"back in the queue: {reason}")
         return changed
+
+    def register(self, worker: WorkerInfo, *, gone: bool = False) -> None:
+        """Note a worker as alive now (or, with ``gone``, remove it)."""
+        now = time.time()
+        with self._tx() as c:
+            # Rows of workers killed long ago (they could not say goodbye) go too.
+            c.execute("DELETE FROM workers WHERE seen < ?", (now - 86400,))
+            if gone:
+                c.execute("DELETE FROM workers WHERE token = ?", (worker.token,))
+            else:
+                c.execute(
+                    "INSERT INTO workers (token, host, pid, started, seen) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (token) DO UPDATE SET seen = excluded.seen",
+                    (worker.token, worker.host, worker.pid, now, now),
+                )
+
+    def workers(self, *, within: float = 60.0) -> list[WorkerInfo]:
+        """Workers seen in the last ``within`` seconds whose process still exists (same host)."""
+        rows = self._conn().execute(
+            "SELECT token, host, pid FROM workers WHERE seen >= ? ORDER BY started", (time.time() - within,)
+        ).fetchall()
+        host = socket.gethostname()
+        return [WorkerInfo(*r) for r in rows if r["host"] != host or _pid_alive(r["pid"])]
 
     def recover_stale(self, max_attempts: int = 3) -> list[str]:
         """Hand on running jobs whose worker is gone; return their ids.

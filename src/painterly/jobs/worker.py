@@ -63,10 +63,10 @@ def run_worker(
         max_attempts: a job whose worker died this many times fails, with the reason.
         checkpoint_every: seconds between checkpoints (taken when the engine hands over an
             image, every ``config.preview_every`` steps).
-        threads: torch CPU threads for this worker (0: torch's default, one per physical
-            core). With several workers on one machine give each cores/workers: OpenMP
-            threads that oversubscribe the CPU spin and slow every run down many times over.
-            A job's own ``config.threads`` wins for that job.
+        threads: torch CPU threads for this worker. 0: share the machine's cores (torch's
+            default, one thread per physical core) evenly among the workers alive on this
+            host, re-checked at each job: OpenMP threads that oversubscribe the CPU spin and
+            slow every run down many times over. A job's own ``config.threads`` wins.
         executor: "local" runs jobs in this process; "ray" runs each job's optimisation as a
             task on a Ray cluster (``ray.init()``: $RAY_ADDRESS, else a local one; needs
             ``pip install 'painterly[ray]'`` here and painterly on the cluster's nodes). This
@@ -86,33 +86,47 @@ def run_worker(
         from .ray_executor import ray_engine
 
         engine = ray_engine(threads=threads)
-    elif threads:
+        cores = 0
+    else:
         import torch
 
-        torch.set_num_threads(threads)
+        cores = torch.get_num_threads()  # torch's default: the physical cores
     log.info("worker %s on %s", me.token, store.data_dir)
+    store.register(me)
     taken = 0
-    next_recover = 0.0
-    while not stop.is_set():
-        if time.monotonic() >= next_recover:
-            store.recover_stale(max_attempts)
-            next_recover = time.monotonic() + min(5.0, lease / 2)
-        job = store.claim(me, lease)
-        if job is None:
-            if once:
-                break
-            stop.wait(poll)
-            continue
-        taken += 1
-        try:
-            run_job(store, job, me, stop=stop, lease=lease, checkpoint_every=checkpoint_every, engine=engine)
-        except Exception:
-            # run_job records a job's own failures; this is the store itself failing (disk
-            # full, database locked for long). Keep serving: the job's lease runs out and
-            # another look hands it on or fails it with the reason.
-            log.exception("worker %s: job %s could not be recorded", me.token, job.id)
-            stop.wait(poll)
+    next_look = 0.0
+    try:
+        while not stop.is_set():
+            if time.monotonic() >= next_look:
+                store.register(me)
+                store.recover_stale(max_attempts)
+                next_look = time.monotonic() + min(5.0, lease / 2)
+            job = store.claim(me, lease)
+            if job is None:
+                if once:
+                    break
+                stop.wait(poll)
+                continue
+            taken += 1
+            if cores:
+                torch.set_num_threads(threads or _fair_share(store, me, cores))
+            try:
+                run_job(store, job, me, stop=stop, lease=lease, checkpoint_every=checkpoint_every, engine=engine)
+            except Exception:
+                # run_job records a job's own failures; this is the store itself failing (disk
+                # full, database locked for long). Keep serving: the job's lease runs out and
+                # another look hands it on or fails it with the reason.
+                log.exception("worker %s: job %s could not be recorded", me.token, job.id)
+                stop.wait(poll)
+    finally:
+        store.register(me, gone=True)
     return taken
+
+
+def _fair_share(store: JobStore, me: WorkerInfo, cores: int) -> int:
+    """Threads for this worker: the host's cores shared among the workers alive on it."""
+    here = sum(1 for w in store.workers() if w.host == me.host) or 1
+    return max(1, cores // here)
 
 
 def run_job(
@@ -320,6 +334,7 @@ class _Heartbeat(threading.Thread):
     def run(self) -> None:
         try:
             while not self._halt.wait(self.lease / 3):
+                self.store.register(self.worker)
                 if not self.store.renew(self.job_id, self.worker, self.lease):
                     return
         finally:
