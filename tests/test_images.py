@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 import zlib
 from pathlib import Path
 
@@ -158,6 +160,13 @@ def test_save_format_from_extension_and_atomic(tmp_path, name, magic):
     assert path.read_bytes().startswith(magic)
     assert Image.open(path).size == (64, 48)
     assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary files left
+
+
+def test_saved_file_has_the_usual_permissions(tmp_path):
+    mask = os.umask(0o022)
+    os.umask(mask)
+    path = save_image(photo(), tmp_path / "a.png")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask  # as open() makes it, not mkstemp's 0600
 
 
 def test_save_refuses_unsupported_extension_and_missing_folder(tmp_path):

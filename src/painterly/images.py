@@ -142,6 +142,15 @@ def save_image(img: Image.Image, path: Union[str, os.PathLike], *, quality: int 
     return write_atomic(path, encode_image(img, fmt, quality=quality))
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once, at import: os.umask can only be read by setting it
+
+
 def write_atomic(path: Union[str, os.PathLike], data: bytes) -> Path:
     """Write bytes so readers see the old file or the new one, never half of one.
 
@@ -152,6 +161,8 @@ def write_atomic(path: Union[str, os.PathLike], data: bytes) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
+            # mkstemp makes the file private (0600); give it the mode open() would have.
+            os.chmod(tmp, 0o666 & ~_UMASK)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
