@@ -273,6 +273,13 @@ def test_app_and_worker_pass_their_options(capsys, monkeypatch, tmp_path):
     assert run(capsys, "worker", "--data-dir", tmp_path, "--once")[0] == 0
     assert calls["worker"]["data_dir"] == str(tmp_path) and calls["worker"]["once"] is True
     assert calls["worker"]["stop"].is_set() is False
+    assert calls["worker"]["threads"] == 0 and calls["worker"]["executor"] == "local"
+
+
+def test_worker_once_on_a_real_empty_queue(capsys, tmp_path):
+    pytest.importorskip("painterly.jobs")
+    rc, _, err = run(capsys, "worker", "--data-dir", tmp_path / "store", "--once")
+    assert rc == 0 and "after 0 job(s)" in err
 
 
 def test_missing_optional_part_is_one_line(capsys, monkeypatch):

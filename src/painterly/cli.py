@@ -173,6 +173,10 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run queued studio jobs in this process", description="Run queued jobs.")
     p.add_argument("--data-dir", metavar="DIR", help="where jobs are kept [default: $PAINTERLY_HOME or the user data folder]")  # fmt: skip
     p.add_argument("--once", action="store_true", help="stop when the queue is empty")
+    p.add_argument("--threads", type=int, default=0, metavar="N",
+                   help="torch CPU threads (0: share the cores evenly among this host's workers) [default: 0]")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="run jobs here, or as tasks on a Ray cluster (needs painterly[ray]) [default: local]")
     p.set_defaults(func=cmd_worker)
     return parser
 
@@ -507,19 +511,29 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """painterly worker: run queued jobs here until Ctrl-C/SIGTERM (or the queue empties, with --once)."""
+    if args.threads < 0:
+        raise UsageError("--threads must be 0 (automatic) or more")
     run_worker = _lazy("jobs", "run_worker", "the job queue")
     stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: leave now
+        stop.set()
+        print("painterly: stopping; the running job goes back to the queue with its progress", file=sys.stderr)
+
     handlers = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
-            handlers[sig] = signal.signal(sig, lambda *_: stop.set())
+            handlers[sig] = signal.signal(sig, handler)
         except ValueError:  # not the main thread
             pass
     try:
-        run_worker(args.data_dir, stop=stop, once=args.once)
+        taken = run_worker(args.data_dir, stop=stop, once=args.once, threads=args.threads, executor=args.executor)
     finally:
         for sig, old in handlers.items():
             signal.signal(sig, old)
+    print(f"painterly: worker stopped after {taken} job(s)", file=sys.stderr)
     return EXIT_OK
 
 
