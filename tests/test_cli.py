@@ -337,3 +337,60 @@ def test_ctrl_c_saves_the_best_image_so_far_and_exits_130(files, content_img):
     summary = json.loads(stdout)
     assert summary["stopped_early"] is True and 2 <= summary["steps"] < 100000
     assert Image.open(out).size == fit_size(*content_img.size, 32)
+
+
+# --- the progress display ------------------------------------------------------------------------
+
+
+class _Stream:
+    def __init__(self, tty: bool) -> None:
+        self.tty, self.text = tty, ""
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, s: str) -> None:
+        self.text += s
+
+    def flush(self) -> None:
+        pass
+
+
+def _progress(step: int, steps: int = 4, elapsed: float = 2.0):
+    from painterly.stylize import Progress
+
+    scale = 1 if step <= 2 else 2
+    size = (10, 10) if scale == 1 else (20, 20)
+    return Progress(step=step, steps=steps, scale=scale, scales=2, size=size, loss=1234.5,
+                    losses={"content": 1.0, "style": 1233.5}, elapsed=elapsed)  # fmt: skip
+
+
+def test_eta_weighs_steps_by_their_pixels():
+    from painterly.cli import ProgressReporter
+
+    rep = ProgressReporter(_Stream(False), [((10, 10), 2), ((20, 20), 2)])
+    # After the two cheap 10x10 steps (200 px of work) the two 20x20 steps (800 px) remain.
+    assert rep.eta(_progress(2, elapsed=2.0)) == pytest.approx(8.0)
+    assert rep.eta(_progress(4, elapsed=9.0)) == 0.0
+
+
+def test_live_bar_on_a_terminal_and_lines_elsewhere():
+    from painterly.cli import ProgressReporter
+
+    plan = [((10, 10), 2), ((20, 20), 2)]
+    tty = _Stream(True)
+    rep = ProgressReporter(tty, plan)
+    rep.update(_progress(1))
+    rep.update(_progress(4), note="step 4/4  loss 1234.5")
+    rep.close()
+    assert tty.text.startswith("\rstep 1/4 [") and "]  25%" in tty.text and "\n" in tty.text
+    assert "step 4/4  loss 1234.5\n" in tty.text and tty.text.endswith("\n")
+    log = _Stream(False)
+    rep = ProgressReporter(log, plan)
+    for s in range(1, 5):
+        rep.update(_progress(s))
+    assert "\r" not in log.text and len(log.text.splitlines()) == 4  # every 10 %: here every step
+    assert "scale 2/2 20x20  loss 1234  0:02 elapsed  ETA" in log.text
+    quiet = _Stream(False)
+    ProgressReporter(quiet, plan, quiet=True).update(_progress(4))
+    assert quiet.text == ""
