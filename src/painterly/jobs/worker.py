@@ -257,9 +257,9 @@ class _Tracker:
         self.last_step = resumed_at
         self.last_flush = self.last_preview = 0.0
         self.last_checkpoint = time.monotonic()
-        self.scale = 0
-        self.scale_t0 = self.prev_t = clock0
-        self.scale_n = 0
+        self.scale = 0  # current scale (0: none yet)
+        self.scale_t0 = clock0
+        self.scale_n = 0  # steps seen at the current scale
         self.seconds_per_step: Optional[float] = None
         self.progress: Optional["Progress"] = None
         self.cancelled = False  # the user asked to stop and keep
@@ -269,17 +269,23 @@ class _Tracker:
         return self.base_elapsed + time.monotonic() - self.clock0
 
     def _time_step(self, p: "Progress", now: float) -> None:
-        """Mean step time in the current scale, leaving out its first step (which also
-        computes the scale's targets); the first step alone until there is a second."""
+        """The cost of one step at the current scale, for the ETA.
+
+        The first step of a scale also loads the network (first scale) or computes the
+        scale's targets, so it is left out: the mean of the scale's later steps is used, and
+        until there are two, the previous scale's step time scaled by the pixel ratio (the
+        run's very first step: no estimate yet).
+        """
         if p.scale != self.scale:
+            if self.seconds_per_step is not None and self.scale:
+                (w0, h0), (w1, h1) = self.plan[self.scale - 1][0], self.plan[p.scale - 1][0]
+                self.seconds_per_step *= (w1 * h1) / (w0 * h0)
             self.scale, self.scale_n = p.scale, 0
-            self.seconds_per_step = now - self.prev_t
-        else:
-            if self.scale_n == 1:
-                self.scale_t0 = self.prev_t
+        elif self.scale_n >= 1:
             self.seconds_per_step = (now - self.scale_t0) / self.scale_n
+        if self.scale_n == 0:
+            self.scale_t0 = now  # timing starts after the scale's first step
         self.scale_n += 1
-        self.prev_t = now
 
     def flush(self) -> None:
         """Write the latest progress and loss points; note a stop request."""
