@@ -353,6 +353,7 @@ class JobStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        self.log(job_id, f"submitted: {width}x{height}, {config.steps} steps, {len(paintings)} style image(s)")
         now = time.time()
         try:
             with self._tx() as c:
@@ -364,7 +365,6 @@ class JobStore:
         except BaseException:
             shutil.rmtree(final, ignore_errors=True)
             raise
-        self.log(job_id, f"submitted: {width}x{height}, {config.steps} steps, {len(paintings)} style image(s)")
         return job_id
 
     def get(self, job_id: str) -> Optional[Job]:
