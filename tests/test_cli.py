@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import types
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +16,10 @@ import pytest
 from PIL import Image
 
 from painterly import __version__
-from painterly.cli import build_config, check_output, loss_log_path, main, make_parser, snapshot_path
+from painterly.cli import CliError, build_config, check_output, loss_log_path, main, make_parser, snapshot_path
 from painterly.config import PRESETS, fields, preset
 from painterly.images import fit_size
+from test_images import png_header  # the same hand-made decompression bomb
 
 # One thread: the machine running the tests is shared, and two threads fighting other
 # processes for two cores are several times slower than one.
@@ -109,7 +109,7 @@ def test_classic_with_save_every_100_is_the_original_recipe():
 def test_check_output_refuses_before_running(tmp_path):
     assert check_output(str(tmp_path / "a.webp")) == tmp_path / "a.webp"
     for bad in ("a.gif", "noext", "missing/a.png"):
-        with pytest.raises(Exception, match="unsupported|does not exist"):
+        with pytest.raises(CliError, match="unsupported|does not exist"):
             check_output(str(tmp_path / bad))
 
 
@@ -180,21 +180,12 @@ def test_presets_lists_each_with_what_it_sets(capsys):
 # --- every bad input: one line, non-zero, nothing written -------------------------------------
 
 
-def _png_header(width: int, height: int) -> bytes:
-    """A PNG that declares width x height (a decompression bomb needs no more than its header)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
-
-    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
-
-
 def _bad_files(tmp: Path) -> dict[str, Path]:
     made = {
         "text.png": b"this is not an image\n",
         "empty.png": b"",
-        "bomb.png": _png_header(9000, 8000),
-        "huge.png": _png_header(30000, 30000),
+        "bomb.png": png_header(9000, 8000),
+        "huge.png": png_header(30000, 30000),
     }
     img = Image.new("RGB", (64, 64), (10, 200, 30))
     for name, fmt in (("cut.png", "PNG"), ("cut.jpg", "JPEG")):
