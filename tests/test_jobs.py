@@ -537,3 +537,19 @@ def test_live_workers_are_listed_and_share_the_cores(store, submit):
         store.cancel(job_id)
         worker.join()
     assert store.workers() == []  # it said goodbye
+
+
+def test_cancel_while_waiting_to_resume_keeps_the_checkpoint(store, submit):
+    job_id = submit(cfg(steps=2000))
+    worker = WorkerThread(store.data_dir)
+    wait_for(lambda: store.get(job_id).step >= 5)
+    worker.stop.set()
+    worker.join()
+    store.cancel(job_id)  # it already ran: "stop and keep" applies, not "cancelled"
+    paused = store.get(job_id)
+    assert paused.status == "queued" and paused.cancel_requested and paused.checkpoint_step >= 5
+    assert run_worker(store.data_dir, once=True) == 1
+    job = store.get(job_id)
+    assert job.status == "done" and job.stopped_early and job.step == paused.checkpoint_step
+    with Image.open(store.result_path(job_id)) as result:
+        assert result.size == (job.width, job.height)
