@@ -1,0 +1,99 @@
+"""``python -m benchmarks [--quick|--full] [--only SECTIONS] [--fresh]`` (``make bench``).
+
+Quick (the default): one pair at 256 px, the ceiling at 256/512 px, the preview benchmark.
+Full: three pairs at 512 px, the ceiling at 256/512/1024 px, memory at 256..2048 px.
+Each section's table is written into ``benchmarks/RESULTS.md`` between its markers and its raw
+figures to ``benchmarks/results/<section>.json``; everything else in RESULTS.md is left alone.
+Baseline runs (classic, pastiche) are cached under ``benchmarks/out/cache`` and reused unless
+``--fresh``: they never change, and each takes many minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import report
+from .runner import OUT, REPO, compare, contact_sheet, machine
+
+RESULTS = REPO / "benchmarks" / "results"
+SECTIONS = ("compare", "ceiling", "memory", "preview")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="256 px, one pair (default)")
+    mode.add_argument("--full", action="store_true", help="512 px, three pairs, memory up to 2048 px")
+    p.add_argument("--only", default="", help=f"comma-separated sections among {','.join(SECTIONS)}")
+    p.add_argument("--size", type=int, default=0, help="override the comparison size")
+    p.add_argument("--pairs", type=int, default=0, help="override the number of pairs (1-3)")
+    p.add_argument("--fresh", action="store_true", help="re-run the baselines instead of reusing cached runs")
+    p.add_argument("--no-write", action="store_true", help="print tables, leave RESULTS.md alone")
+    args = p.parse_args(argv)
+
+    full = args.full
+    size = args.size or (512 if full else 256)
+    n_pairs = args.pairs or (3 if full else 1)
+    sections = [s for s in args.only.split(",") if s] or (list(SECTIONS) if full else ["compare", "ceiling", "preview"])
+    bad = set(sections) - set(SECTIONS)
+    if bad:
+        p.error(f"unknown section(s) {', '.join(sorted(bad))}; choose from {', '.join(SECTIONS)}")
+    command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
+    info = machine()
+    print(f"machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}, {info['date']}")
+    RESULTS.mkdir(exist_ok=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    blocks: dict[str, str] = {}
+
+    if "compare" in sections:
+        res = compare(size, n_pairs, reuse=not args.fresh)
+        sheet = contact_sheet(res, REPO / "benchmarks" / f"contact_{size}.png")
+        res.update(machine=info, command=command)
+        _dump(f"compare_{size}", res)
+        blocks[f"compare-{size}"] = report.compare_md(res, sheet.name)
+    if "ceiling" in sections:
+        from .ceiling import ceiling_report
+
+        print("ceiling: conv throughput and step time ...")
+        res = ceiling_report((256, 512, 1024) if full else (256, 512))
+        res.update(machine=info, command=command)
+        _dump("ceiling", res)
+        blocks["ceiling"] = report.ceiling_md(res)
+    if "memory" in sections:
+        from .memory import memory_report
+
+        res = memory_report()
+        res.update(machine=info, command=command)
+        _dump("memory", res)
+        blocks["memory"] = report.memory_md(res)
+    if "preview" in sections:
+        blocks["preview"] = _preview_section(quick=not full)
+
+    for name, text in blocks.items():
+        print(f"\n{text}")
+        if not args.no_write:
+            report.write_block(REPO / "benchmarks" / "RESULTS.md", name, text)
+    return 0
+
+
+def _preview_section(quick: bool) -> str:
+    """The preview engineer's benchmark, when it exists (benchmarks/bench_preview.py)."""
+    try:
+        from . import bench_preview  # type: ignore[attr-defined]
+    except ImportError:
+        return "_Skipped: `benchmarks/bench_preview.py` (the preview's own benchmark) is not present yet._"
+    from .runner import pairs
+
+    plist, _ = pairs(1)
+    return bench_preview.run(plist[0][0].parent, quick)
+
+
+def _dump(name: str, data: dict) -> None:
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

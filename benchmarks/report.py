@@ -1,0 +1,92 @@
+"""Markdown tables from the measured figures, and writing them between RESULTS.md's markers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+
+def _busy(cores: float) -> str:
+    return f"{cores:.1f}" + (" (busy)" if cores >= 0.3 else "")
+
+
+def _head(res: dict) -> str:
+    m = res["machine"]
+    return (f"Measured {m['date']} on {m['cpu']}, {m['cores']} cores, {m['threads']} threads, torch {m['torch']}, "
+            f"Python {m['python']}. Command: `{res['command'].strip()}`.")  # fmt: skip
+
+
+def compare_md(res: dict, sheet: str) -> str:
+    """The side-by-side table and the time-to-quality table."""
+    lines = [f"### Side by side at {res['size']} px ({res['source']})", "", _head(res), ""]
+    if res["skipped"]:
+        lines += ["Skipped: " + "; ".join(res["skipped"]) + ".", ""]
+    lines += [
+        "| pair | engine | wall s | CPU s | peak RSS MB | others' cores | style score | content SSIM | ref. content loss | ref. style loss |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]  # fmt: skip
+    for pr in res["pairs"]:
+        pair = f"{pr['content']} × {pr['style']}"
+        for eng, r in pr["runs"].items():
+            s = r["scores"]
+            name = eng + (f" (run of {r['cached']})" if r.get("cached") else "")
+            if not s:
+                lines.append(f"| {pair} | {name} | {r['wall']:.1f} | | | | failed | | | |")
+                continue
+            lines.append(
+                f"| {pair} | {name} | {r['wall']:.1f} | {r['cpu']:.0f} | {r['peak_rss_mb']:.0f} | {_busy(r['others_cores'])} | "
+                f"{s['style']:.3f} | {s['content']:.3f} | {s['gatys_content']:.3g} | {s['gatys_style']:.3g} |"
+            )  # fmt: skip
+    lines += ["", f"**Time for our `default` to reach each baseline's quality** (style score ≥ the baseline's, "
+              f"content SSIM ≥ the baseline's − {res['tol']}), from process start, as a fraction of the baseline's time:",
+              "", "| pair | baseline | baseline wall s | reached at step | our wall s | wall ratio | CPU ratio |",
+              "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for pr in res["pairs"]:
+        pair = f"{pr['content']} × {pr['style']}"
+        for base, reach in pr["reach"].items():
+            b = pr["runs"][base]
+            if reach is None:
+                d = pr["runs"]["default"]["scores"]
+                lines.append(f"| {pair} | {base} | {b['wall']:.0f} | not reached (ours ended at style "
+                             f"{d.get('style', float('nan')):.3f}, content {d.get('content', float('nan')):.3f}) | | | |")  # fmt: skip
+            else:
+                lines.append(f"| {pair} | {base} | {b['wall']:.0f} | {reach['step']} | {reach['wall']:.1f} | "
+                             f"1/{1 / reach['wall_ratio']:.1f} | 1/{1 / reach['cpu_ratio']:.1f} |")  # fmt: skip
+    lines += ["", f"Outputs: [`{sheet}`]({sheet}) (content, style, then each engine's result)."]
+    return "\n".join(lines)
+
+
+def ceiling_md(res: dict) -> str:
+    c = res["ceiling"]
+    lines = [_head(res), "", "Convolution throughput (3×3, forward + input gradient, fp32, channels_last) on VGG19's "
+             "shapes for a 512 px input:", "", "| Cin→Cout | H=W | ms | GFLOP/s |", "|---|---:|---:|---:|"]  # fmt: skip
+    for r in c["shapes"]:
+        lines.append(f"| {r['cin']}→{r['cout']} | {r['hw']} | {r['seconds'] * 1e3:.0f} | {r['gflops']:.0f} |")
+    lines += ["", f"Ceiling (best shape): **{c['ceiling_gflops']:.0f} GFLOP/s**.", "",
+              "| size | GFLOP per step | of which conv | step s | achieved GFLOP/s | fraction of ceiling |",
+              "|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for r in res["steps"]:
+        lines.append(f"| {r['size']} | {r['gflop']:.0f} | {r['conv_gflop']:.0f} | {r['step_s']:.2f} | "
+                     f"{r['gflops']:.0f} | {r['fraction'] * 100:.0f} % |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def memory_md(res: dict) -> str:
+    lines = [_head(res), "", f"Default preset cut to a few steps, {res['pair'][0]} × {res['pair'][1]}:", "",
+             "| size | steps | ok | wall s | peak RSS MB | others' cores |", "|---:|---:|---|---:|---:|---:|"]  # fmt: skip
+    for r in res["rows"]:
+        lines.append(f"| {r['size']} | {r['steps']} | {'yes' if r['ok'] else 'FAILED'} | {r['wall']:.0f} | "
+                     f"{r['peak_rss_mb']:.0f} | {_busy(r['others_cores'])} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def write_block(path: Path, name: str, text: str) -> None:
+    """Replace the text between <!-- auto:NAME --> and <!-- /auto:NAME --> (appending the block if absent)."""
+    start, end = f"<!-- auto:{name} -->", f"<!-- /auto:{name} -->"
+    doc = path.read_text() if path.is_file() else "# Benchmark results\n"
+    block = f"{start}\n{text}\n{end}"
+    if start in doc and end in doc:
+        doc = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, doc, flags=re.S)
+    else:
+        doc = doc.rstrip("\n") + f"\n\n{block}\n"
+    path.write_text(doc)

@@ -1,0 +1,123 @@
+"""A/B timing of implementation variants of one optimisation step (forward + backward to the image).
+
+    python -m benchmarks.speed_variants [--size 512] [--rounds 3]
+
+The variants are interleaved round by round (A B C ... A B C ...) and each is reported by its
+fastest round, so that load from other processes on a shared machine hits all of them alike.
+Each variant computes the same loss (checked) with the default preset's layers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import time
+
+import torch
+import torch.nn.functional as F
+
+from painterly.losses import content_loss, gram_matrix, style_loss
+from painterly.vgg import get_vgg
+
+CL = ("relu4_2",)
+SL = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+class _SymGram(torch.autograd.Function):
+    """F^T F for F (M, C): backward is one product, (dG + dG^T) F, instead of bmm's two."""
+
+    @staticmethod
+    def forward(ctx, f):  # type: ignore[override]
+        ctx.save_for_backward(f)
+        return torch.mm(f.t(), f)
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        (f,) = ctx.saved_tensors
+        return torch.mm(f, g + g.t())
+
+
+def gram_nhwc(x: torch.Tensor) -> torch.Tensor:
+    b, c, h, w = x.shape
+    f = x.permute(0, 2, 3, 1).reshape(h * w, c)  # a view for channels_last memory
+    return (_SymGram.apply(f) / (c * h * w)).unsqueeze(0)
+
+
+def forward(net, x, wanted, inplace: bool):
+    x = net.normalize(x).contiguous(memory_format=net.memory_format)
+    out = {}
+    prev = None
+    for name, layer in zip(net.names, net.layers):
+        if inplace and name.startswith("relu") and prev not in wanted:
+            x = F.relu_(x)  # the conv output is not kept: overwrite it
+        else:
+            x = layer(x)
+        prev = name
+        if name in wanted:
+            out[name] = x
+            if len(out) == len(wanted):
+                break
+    return out
+
+
+def make_step(net, size: int, *, inplace: bool, symgram: bool):
+    layers = tuple(dict.fromkeys(CL + SL))
+    gram = gram_nhwc if symgram else gram_matrix
+    g = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        t = torch.rand(1, 3, size, size, generator=g)
+        f = net(t, layers)
+        ct = {k: f[k].clone() for k in CL}
+        st = {k: gram_matrix(f[k]) for k in SL}
+    x = torch.rand(1, 3, size, size, generator=g).requires_grad_(True)
+
+    def step() -> float:
+        x.grad = None
+        feats = forward(net, x, set(layers), inplace)
+        loss = sum(content_loss(feats[k], ct[k], "mean") for k in CL) + 5e-3 * sum(
+            0.2 * style_loss(gram(feats[k]), st[k]) for k in SL
+        )
+        loss.backward()
+        return float(loss)
+
+    return step
+
+
+def set_malloc(on: bool) -> None:
+    """glibc: keep big freed blocks instead of returning them to the OS (and re-faulting them)."""
+    libc = ctypes.CDLL("libc.so.6")
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    if on:
+        libc.mallopt(M_MMAP_THRESHOLD, 1 << 30)
+        libc.mallopt(M_TRIM_THRESHOLD, 1 << 31 - 1)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--malloc", action="store_true", help="apply the mallopt setting to every variant")
+    args = p.parse_args()
+    torch.set_num_threads(2)
+    set_malloc(args.malloc)
+    net = get_vgg("relu5_1", "max")
+    variants = {
+        "plain": make_step(net, args.size, inplace=False, symgram=False),
+        "inplace relu": make_step(net, args.size, inplace=True, symgram=False),
+        "sym gram": make_step(net, args.size, inplace=False, symgram=True),
+        "both": make_step(net, args.size, inplace=True, symgram=True),
+    }
+    losses = {k: v() for k, v in variants.items()}  # warm-up, and the losses must agree
+    print("losses", {k: f"{v:.6g}" for k, v in losses.items()})
+    best = {k: float("inf") for k in variants}
+    for _ in range(args.rounds):
+        for k, step in variants.items():
+            t = time.perf_counter()
+            step()
+            best[k] = min(best[k], time.perf_counter() - t)
+    for k, t in best.items():
+        print(f"{k:14s} {t:.3f} s  ({t / best['plain'] * 100:.0f} % of plain)")
+
+
+if __name__ == "__main__":
+    main()
