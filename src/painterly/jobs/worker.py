@@ -310,7 +310,7 @@ class _Tracker:
         self._time_step(p, now)
         self.progress, self.last_step = p, p.step
         self.pending.append((p.step, p.loss))
-        if p.image is not None or now - self.last_flush >= FLUSH_EVERY or p.step == p.steps:
+        if now - self.last_flush >= FLUSH_EVERY or p.step == p.steps:
             self.flush()
         if p.image is not None:
             end_of_scale = p.step == sum(n for _, n in self.plan[: p.scale])
