@@ -385,3 +385,12 @@ def test_live_bar_on_a_terminal_and_lines_elsewhere():
     quiet = _Stream(False)
     ProgressReporter(quiet, plan, quiet=True).update(_progress(4))
     assert quiet.text == ""
+
+
+def test_missing_device_is_one_line(capsys, files):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    rc, _, err = run(capsys, "stylize", files["content"], files["style"], "-o", files["out"], *FAST, "--device", "cuda")
+    assert_one_line_error(rc, err)
+    assert "no CUDA GPU" in err and not files["out"].exists()
