@@ -70,7 +70,8 @@ def test_form_renders_presets_controls_and_generated_advanced_section(home: Path
     assert look.options == [logic.preset_title(n) for n in logic.PRESET_ORDER]
     assert set(logic.PRESET_ORDER) == set(PRESETS)
     assert look.value == "default"  # the radio's value is the preset name; titles are shown
-    assert {s.label for s in at.slider} >= {"Style strength", "Steps"}
+    assert {s.label for s in at.slider} >= {"Steps"}
+    assert at.select_slider(key="default:strength").value == logic.STRENGTH_DEFAULT
     assert at.select_slider(key="default:size").value == PRESETS["default"].size
     # The Advanced section has exactly one widget per generated field, labelled and explained
     # from the field's metadata; server-only fields are absent.
@@ -111,7 +112,7 @@ def test_upload_preview_estimate_and_submit(
     # Two paintings: a blend slider for each.
     assert [s.label for s in at.slider if s.label.startswith("Painting")] == ["Painting 1", "Painting 2"]
     at.slider(key="default:blend1:2").set_value(0.5)
-    at.slider(key="default:strength").set_value(75)
+    at.select_slider(key="default:strength").set_value(83)
     at.select_slider(key="default:size").set_value(256)
     at.run()
     # Thumbnails of the three inputs plus the instant preview (or, without the preview
@@ -134,7 +135,7 @@ def test_upload_preview_estimate_and_submit(
     base = PRESETS["default"]
     assert job.config.size == 256 and (job.width, job.height) == (256, 171)
     assert job.config.style_blend == (1.0, 0.5)
-    assert math.isclose(job.config.style_weight, logic.style_weight_for(base.style_weight, 75))
+    assert math.isclose(job.config.style_weight, logic.style_weight_for(base.style_weight, 83))
     assert job.config.style_weight > base.style_weight
     # The page now follows the job: queued, next in line.
     assert any("Yours is next" in t for t in texts(at, "info"))
@@ -287,9 +288,7 @@ def test_strength_is_logarithmic_around_the_preset() -> None:
     assert logic.style_weight_for(base, 50) == pytest.approx(base)
     assert logic.style_weight_for(base, 100) == pytest.approx(base * 10)
     assert logic.style_weight_for(base, 0) == pytest.approx(base / 10)
-    for s in (0, 17, 50, 83, 100):
-        assert logic.strength_for(base, logic.style_weight_for(base, s)) == s
-    assert logic.strength_for(base, base * 1e6) == 100
+    assert list(logic.STRENGTH_LEVELS)[len(logic.STRENGTH_LEVELS) // 2] == logic.STRENGTH_DEFAULT
 
 
 def test_estimate_follows_the_schedule_and_budget_inverts_it() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -65,6 +66,9 @@ def launch(host: str = "127.0.0.1", port: int = 8501, workers: int = 1, data_dir
 
     if workers < 0:
         raise ValueError("workers must be 0 or more")
+    if not _port_free(host, port):
+        print(f"painterly: {host}:{port} is in use (another studio?); choose another with --port", file=sys.stderr)
+        return 1
     home = Path(data_dir).expanduser() if data_dir else default_data_dir()
     home = home.resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -128,6 +132,18 @@ def _stop_all(children: list[subprocess.Popen]) -> None:
         except subprocess.TimeoutExpired:
             p.kill()  # a worker killed mid-job is resumed from its checkpoint next time
             p.wait()
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Whether the server could listen on host:port (checked before any child starts)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

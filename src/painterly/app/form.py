@@ -50,7 +50,7 @@ def page() -> None:
         with st.expander("Advanced: every option of the engine"):
             advanced, adv_errors = advanced_section(base, prefix)
 
-    errors = input_errors + adv_errors
+    errors = list(adv_errors)  # upload problems are shown under their upload box
     config: Optional[StyleConfig] = None
     if not adv_errors:
         try:
@@ -65,7 +65,7 @@ def page() -> None:
             _estimate(config, content, owner)
         for message in errors:
             st.error(message)
-        ready = content is not None and bool(styles) and config is not None and not errors
+        ready = content is not None and bool(styles) and config is not None and not errors and not input_errors
         if not ready and not errors:
             st.info("Choose a photo and at least one painting to start.")
         if st.button("Paint it", type="primary", disabled=not ready, width="stretch", key="start"):
@@ -114,11 +114,11 @@ def _base(source: Optional[tuple[str, StyleConfig, Picture, list[Picture]]]) -> 
         options,
         index=options.index(default),
         format_func=titles.__getitem__,
-        captions=[captions[n] for n in options],
         horizontal=True,
         key=f"preset:{source[0] if source else ''}",
         help="A starting point; every choice below can still be changed.",
     )
+    st.caption(captions[name])
     if name == "earlier" and source is not None:
         return f"job-{source[0]}", source[1]
     return name, PRESETS[name]
@@ -162,9 +162,11 @@ def _inputs(source) -> tuple[Optional[Picture], list[Picture], list[str]]:
 
 
 def _checked(data: bytes, name: str, errors: list[str]) -> Optional[Picture]:
+    """The decoded upload, or None after showing why not (right under its upload box)."""
     try:
         return media.check_upload(data, name)
     except im.ImageError as e:
+        st.error(str(e))
         errors.append(str(e))
         return None
 
@@ -177,9 +179,10 @@ def _main_controls(
 ) -> tuple[dict[str, Any], int]:
     """Strength, colours, blend, size, time: returns the StyleConfig fields they set, and the strength."""
     out: dict[str, Any] = {}
-    strength = st.slider(
-        "Style strength", 0, 100, logic.STRENGTH_DEFAULT, key=prefix + "strength",
-        help="Left: more of your photo. Right: more of the painting. The middle is the look as tuned.",
+    strength = st.select_slider(
+        "Style strength", list(logic.STRENGTH_LEVELS), value=logic.STRENGTH_DEFAULT,
+        format_func=logic.STRENGTH_LEVELS.__getitem__, key=prefix + "strength",
+        help="Left: more of your photo. Right: more of the painting. Medium is the look as tuned.",
     )  # fmt: skip
     out["style_weight"] = logic.style_weight_for(base.style_weight, strength)
 

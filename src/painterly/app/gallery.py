@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ..images import ImageError
 from . import media, state
 from .jobpage import STATUS_WORDS
 
@@ -18,7 +19,9 @@ def sidebar(current: str | None) -> None:
     """The "new picture" button and the gallery."""
     store, owner = state.store(), state.owner()
     with st.sidebar:
-        if st.button("＋ New picture", type="primary" if current else "secondary", width="stretch", key="new"):
+        if st.button(
+            "New picture", icon=":material/add:", type="primary" if current else "secondary", width="stretch", key="new"
+        ):
             state.go()
         st.header("My pictures")
         jobs = store.list(owner, limit=SHOWN)
@@ -32,6 +35,12 @@ def sidebar(current: str | None) -> None:
                 path = store.result_path(job.id) or store.preview_path(job.id)
                 if path is not None:
                     st.image(media.file_thumbnail(str(path), media.mtime_ns(path), 240), width="stretch")
+                else:  # not started yet: its photo
+                    try:
+                        content, _ = media.job_pictures(str(store.data_dir), job.id)
+                        st.image(media.thumbnail(content.image, 240), width="stretch")
+                    except (ImageError, KeyError, OSError):
+                        pass
                 label = STATUS_WORDS.get(job.status, job.status)
                 if job.status == "running":
                     label = f"{int(100 * job.fraction)} %"

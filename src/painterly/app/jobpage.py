@@ -86,7 +86,12 @@ def live(job_id: str, mine: bool) -> None:
         if path is not None:
             st.image(path.read_bytes(), caption=f"Step {job.step}", width="stretch")
         else:
-            st.info("The first image appears after the first steps…")
+            # The run starts from the photo; show it until the first painted image arrives.
+            try:
+                content, _ = media.job_pictures(str(store.data_dir), job.id)
+                st.image(content.image, caption="Getting the painter ready…", width="stretch")
+            except (im.ImageError, KeyError, OSError):
+                st.info("The first image appears after the first steps…")
 
 
 _SCALE_HELP = (
@@ -134,7 +139,8 @@ def finished(store: JobStore, job: Job, mine: bool) -> None:
         note = f"Stopped at step {job.step} of {job.steps}, as you asked." if job.stopped_early else f"{job.steps} steps."
         st.success(f"{STATUS_WORDS['done']}: {job.width} × {job.height} px in {logic.format_duration(job.elapsed)}. {note}")
         result, side = st.columns([3, 1], gap="large")
-        result.image(path.read_bytes(), width="stretch")
+        # At most 2x its pixels (capped by the column): a small picture fills the space without mush.
+        result.image(path.read_bytes(), width=min(2 * job.width, max(job.width, 720)))
         with side:
             files = media.downloads(str(path), media.mtime_ns(path))
             name = f"painterly-{job.id[:8]}"
@@ -143,6 +149,7 @@ def finished(store: JobStore, job: Job, mine: bool) -> None:
             if st.button("Tweak and run again", type="primary", key="tweak", width="stretch", help="The same pictures and settings in the form, to change and run again."):  # fmt: skip
                 state.go(tweak=job.id)
             _inputs_column(store, job)
+        _share_link(job)
     else:
         if job.status == "failed":
             st.error(f"{STATUS_WORDS['failed']}: {job.error or 'no reason was recorded'}")
@@ -152,6 +159,16 @@ def finished(store: JobStore, job: Job, mine: bool) -> None:
             state.go(tweak=job.id)
         _inputs_row(store, job)
     _settings(job)
+
+
+def _share_link(job: Job) -> None:
+    """This picture's link without the owner token (which would also open the gallery)."""
+    try:
+        base = (st.context.url or "").split("?")[0]
+    except Exception:  # noqa: BLE001 -- not available in every runtime (e.g. tests)
+        base = ""
+    st.caption("To share this picture, send this link (it does not open your gallery):")
+    st.code(f"{base}?{state.JOB_PARAM}={job.id}", language=None)
 
 
 def _settings(job: Job) -> None:

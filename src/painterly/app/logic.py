@@ -45,19 +45,15 @@ def preset_help(name: str) -> str:
 # logarithmic: each end is STRENGTH_DECADES decades weaker/stronger than the preset's beta.
 STRENGTH_DEFAULT = 50
 STRENGTH_DECADES = 1.0
+# The slider's stops, in words: a person picks "Bold", not "beta = 0.0316".
+STRENGTH_LEVELS: dict[int, str] = {
+    0: "Faint", 17: "Light", 33: "Gentle", 50: "Medium", 67: "Strong", 83: "Bold", 100: "Wild",
+}  # fmt: skip
 
 
 def style_weight_for(base_style_weight: float, strength: float) -> float:
     """The style weight (beta) for a strength in 0..100; 50 keeps ``base_style_weight``."""
     return base_style_weight * 10.0 ** ((strength - STRENGTH_DEFAULT) / STRENGTH_DEFAULT * STRENGTH_DECADES)
-
-
-def strength_for(base_style_weight: float, style_weight: float) -> int:
-    """The inverse of style_weight_for, clamped to 0..100 (for "tweak and run again")."""
-    if base_style_weight <= 0 or style_weight <= 0:
-        return STRENGTH_DEFAULT
-    s = STRENGTH_DEFAULT + math.log10(style_weight / base_style_weight) / STRENGTH_DECADES * STRENGTH_DEFAULT
-    return int(min(100, max(0, round(s))))
 
 
 def preview_strength(strength: float) -> float:
@@ -70,14 +66,17 @@ def preview_strength(strength: float) -> float:
 SIZE_CHOICES: tuple[int, ...] = (256, 384, 512, 768, 1024, 1536, 2048)
 TIME_CHOICES: tuple[int, ...] = (15, 30, 60, 120, 300, 600, 1200, 1800)  # seconds
 
-# Rough cost of one optimisation step, t = STEP_OVERHEAD + STEP_SECONDS_PER_MP * megapixels,
-# measured on the 2-core development machine (shared with other jobs, so +-50 %) by timing
-# steps 2..12 of `stylize(chelsea, starry_night, preset("default", size=S, scales=1))` at
-# S = 192 and 384 px for each optimiser (the script is in the studio engineer's report).
-# Both optimisers make one VGG forward+backward per step here. SETUP_SECONDS covers a
-# worker loading the VGG and computing the style Gram matrices at each scale.
-STEP_OVERHEAD = 0.15
-STEP_SECONDS_PER_MP: dict[str, float] = {"lbfgs": 9.0, "adam": 8.0}
+# Rough cost of one optimisation step, t = STEP_OVERHEAD + STEP_SECONDS_PER_MP * megapixels.
+# Measured on the 2-core development machine with one torch thread, as CPU time
+# (time.process_time, so the figure holds while other jobs share the machine): steps 2..8 of
+# stylize(chelsea, starry_night, preset("default", size=S, scales=1, optimizer=O)) at
+# S = 192 and 384 px gave 0.41 and 1.54 s/step for L-BFGS, 0.39 and 1.50 for Adam, i.e.
+# ~15 s per megapixel-step plus ~0.02 s. Both optimisers make one VGG forward+backward per
+# step. With two threads on an idle machine a step is faster, on a busy one slower: the
+# studio corrects the figure with this browser's finished pictures (calibration_from).
+# SETUP_SECONDS covers loading the VGG and the style Gram matrices at each scale.
+STEP_OVERHEAD = 0.03
+STEP_SECONDS_PER_MP: dict[str, float] = {"lbfgs": 15.5, "adam": 15.0}
 SETUP_SECONDS = 4.0
 
 
@@ -90,8 +89,7 @@ def estimate_seconds(config: StyleConfig, width: int, height: int, calibration: 
     # Lazy: stylize imports torch; only the estimate needs its schedule (scale_plan is pure).
     from ..stylize import scale_plan
 
-    per_mp = STEP_SECONDS_PER_MP.get(config.optimizer, max(STEP_SECONDS_PER_MP.values()))
-    work = sum(n * (STEP_OVERHEAD + per_mp * w * h / 1e6) for (w, h), n in scale_plan(config, width, height))
+    work = sum(n * _step_seconds(config, w, h) for (w, h), n in scale_plan(config, width, height))
     return calibration * (SETUP_SECONDS + work)
 
 
@@ -136,9 +134,12 @@ def preview_every_for(config: StyleConfig, width: int, height: int, target: floa
 
     Judged at the finest scale, where steps are slowest; an image costs little next to a step.
     """
-    w, h = _fit(width, height, config.size)
-    per_step = STEP_OVERHEAD + STEP_SECONDS_PER_MP.get(config.optimizer, 9.0) * w * h / 1e6
-    return max(1, min(50, int(target / per_step)))
+    return max(1, min(50, int(target / _step_seconds(config, *_fit(width, height, config.size)))))
+
+
+def _step_seconds(config: StyleConfig, width: int, height: int) -> float:
+    per_mp = STEP_SECONDS_PER_MP.get(config.optimizer, max(STEP_SECONDS_PER_MP.values()))
+    return STEP_OVERHEAD + per_mp * width * height / 1e6
 
 
 def _fit(width: int, height: int, long_side: int) -> tuple[int, int]:

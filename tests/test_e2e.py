@@ -1,0 +1,197 @@
+"""End to end: the real studio (launch(): Streamlit server + worker process) in headless Chromium.
+
+A person's first visit: a wrong file first (a clear message), then a photo and a painting, pick a small size, start, watch the
+picture change, reload the page mid-run and find the job still going, stop and keep it,
+download the result and check it. Saves a screenshot (tmp_path, and $PAINTERLY_SCREENSHOT).
+
+Skips without Playwright or /usr/bin/chromium, unless PAINTERLY_REQUIRE_BROWSER=1 (CI).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from painterly.images import fit_size
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]  # fmt: skip
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "images"
+SIZE = 256  # output long side chosen in the page
+STEPS = 30
+
+
+def _require_browser():
+    """The Playwright module, or skip (fail when PAINTERLY_REQUIRE_BROWSER=1)."""
+    required = os.environ.get("PAINTERLY_REQUIRE_BROWSER") == "1"
+    try:
+        from playwright import sync_api
+    except ImportError:
+        (pytest.fail if required else pytest.skip)("playwright is not installed")
+    if not CHROMIUM.is_file():
+        (pytest.fail if required else pytest.skip)(f"{CHROMIUM} is missing (apt-get install chromium)")
+    return sync_api
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def studio(tmp_path: Path) -> Iterator[str]:
+    """launch() in a child process on a free localhost port with a temporary data dir."""
+    port, data = _free_port(), tmp_path / "data"
+    log = open(tmp_path / "studio.log", "w")
+    code = f"from painterly.app import launch; raise SystemExit(launch(port={port}, data_dir={str(data)!r}))"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(url + "_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the studio did not start:\n" + (tmp_path / "studio.log").read_text())
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)  # as Ctrl-C: launch() stops the server and the worker
+        try:
+            assert proc.wait(30) == 0, (tmp_path / "studio.log").read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            log.close()
+
+
+def _images(tmp_path: Path) -> tuple[Path, Path]:
+    """A photo and a painting: the dev set's when present, else made here."""
+    if (SHARED / "content_chelsea.jpg").is_file():
+        return SHARED / "content_chelsea.jpg", SHARED / "style_starry_night.jpg"
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:300, 0:450]
+    photo = np.stack([xx / 450, yy / 300, 0.5 + 0.5 * np.sin(xx / 20)], -1)
+    painting = np.stack([(xx // 15 + yy // 15) % 2, np.sin(yy / 7) * 0.5 + 0.5, rng.random((300, 450))], -1)
+    paths = tmp_path / "photo.png", tmp_path / "painting.png"
+    for arr, path in zip((photo, painting), paths):
+        Image.fromarray((arr.clip(0, 1) * 255).astype(np.uint8)).save(path)
+    return paths
+
+
+def _set_slider(page, label: str, target: str) -> None:
+    """Move a (select) slider with the keyboard, as a person without a mouse would."""
+    knob = page.locator(f'input[type=range][aria-label="{label}"]')
+    # While a rerun is in flight the previous run's widgets can linger: wait for one.
+    page.wait_for_function(
+        "l => document.querySelectorAll(`input[type=range][aria-label=\"${l}\"]`).length === 1", arg=label
+    )
+    knob.focus()
+    for _ in range(40):
+        if knob.get_attribute("aria-valuetext") == target:
+            return
+        page.keyboard.press("ArrowLeft")
+    raise AssertionError(f"{label}: could not reach {target}, at {knob.get_attribute('aria-valuetext')}")
+
+
+def _live_src(page) -> str:
+    img = page.locator('[data-testid="stImage"] img').first
+    img.wait_for(timeout=90_000)
+    return img.get_attribute("src") or ""
+
+
+def _step(page) -> int:
+    text = page.get_by_text(re.compile(r"^Step \d+ of \d+$")).first.inner_text(timeout=60_000)
+    return int(text.split()[1])
+
+
+def test_studio_end_to_end(studio: str, tmp_path: Path) -> None:
+    sync_api = _require_browser()
+    photo, painting = _images(tmp_path)
+    expected = fit_size(*Image.open(photo).size, SIZE)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+            page.set_default_timeout(60_000)
+            page.goto(studio)
+            page.get_by_text("Turn a photo into a painting").wait_for()
+            uploads = page.locator('[data-testid="stFileUploader"] input[type=file]')
+            uploads.first.wait_for(state="attached")
+            # A file that is not a picture gets a one-line reason, and the page carries on.
+            fake = tmp_path / "notes.png"
+            fake.write_text("these are my shopping notes, not a picture")
+            uploads.nth(0).set_input_files(str(fake))
+            page.get_by_text("photo: not an image Pillow can read").wait_for()
+            uploads.nth(0).set_input_files(str(photo))
+            uploads.nth(1).set_input_files([str(painting)])
+            page.get_by_text(f"{Image.open(photo).size[0]} × {Image.open(photo).size[1]} px").wait_for()
+            # The instant preview, before any job, or the note that there is none here.
+            page.get_by_text(re.compile("A rough sketch in a second|No instant preview")).first.wait_for()
+            _set_slider(page, "Size (long side, pixels)", str(SIZE))
+            _set_slider(page, "Steps", str(STEPS))
+            page.get_by_text(f"for a {expected[0]} × {expected[1]} px picture, {STEPS} steps").wait_for()
+
+            page.get_by_role("button", name="Paint it").click()
+            page.wait_for_url(re.compile(r"[?&]job=[A-Za-z0-9_-]{16,}"))
+            job_url = page.url
+            # Watch it form: the live image changes while the steps advance.
+            first = _live_src(page)
+            page.wait_for_function(
+                "src => { const i = document.querySelector('[data-testid=\"stImage\"] img'); return i && i.src !== src; }",
+                arg=first, timeout=90_000,
+            )  # fmt: skip
+            before = _step(page)
+            # A reload mid-run finds the job again (the id is in the URL) and it keeps going.
+            page.reload()
+            page.get_by_role("heading", name=re.compile("Painting")).wait_for()
+            assert page.url == job_url
+            page.wait_for_function(
+                "n => [...document.querySelectorAll('p')].some(p => { const m = p.innerText.match(/^Step (\\d+) of/); return m && +m[1] > n; })",
+                arg=before, timeout=90_000,
+            )  # fmt: skip
+            # Stop and keep (if it has not finished by itself already).
+            stop = page.get_by_role("button", name="Stop and keep")
+            if stop.count():
+                stop.click()
+            page.get_by_text(re.compile(r"^Finished: ")).wait_for(timeout=90_000)
+
+            with page.expect_download() as info:
+                page.get_by_role("button", name="Download PNG").click()
+            saved = tmp_path / "result.png"
+            info.value.save_as(saved)
+            with Image.open(saved) as result:
+                assert result.format == "PNG" and result.size == expected
+                assert np.asarray(result.convert("L")).std() > 1  # a picture, not a blank
+            # It is in this browser's gallery.
+            assert page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Finished").count() == 1
+
+            shot = tmp_path / "studio.png"
+            page.screenshot(path=str(shot), full_page=True)
+            if os.environ.get("PAINTERLY_SCREENSHOT"):
+                shutil.copyfile(shot, os.environ["PAINTERLY_SCREENSHOT"])
+        finally:
+            browser.close()
+
