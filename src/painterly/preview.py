@@ -358,8 +358,8 @@ def preview(
 
     photo = _load(content, "content image")
     squares = [_style_square(_load(s, "style image")) for s in style_list]
-    # The photo at the network's size serves every step below; statistics and embeddings
-    # of a 384 px copy are those of the photo, at a fraction of the cost of a 12 MP one.
+    # The photo at the network's input size, for the network and the colour statistics
+    # (those of a 384 px copy are the photo's, at a fraction of a 12 MP photo's cost).
     small = _fit(photo, _networks().size)
     if color == "histogram" and color_strength > 0:
         # Gatys et al. (2016) colour matching, applied to what the network sees: the crop.
