@@ -112,20 +112,34 @@ def command_wall(content: Path, style: Path, repeats: int = 3, log=print) -> dic
 # --- 3. warm start -------------------------------------------------------------------------------
 
 
-def _run_default(init: str, content: Path, style: Path, size: int, workdir: Path, snap_every: int) -> dict:
-    """The default preset from ``init`` in its own process; its snapshots scored."""
+def _run_default(init: str, content: Path, style: Path, size: int, workdir: Path, snap_every: int,
+                 reuse: bool = False) -> dict:  # fmt: skip
+    """The default preset from ``init`` in its own process; its snapshots scored.
+
+    With ``reuse``, a finished run already in ``workdir`` is scored again instead of re-run
+    (a 512 px pair takes tens of minutes on a busy 2-core machine). Its wall time is then the
+    worker's own record (launch to result) and its CPU time the one at its last snapshot.
+    """
     from . import quality
     from .runner import _env, run_process
 
     out = workdir / init
-    out.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "benchmarks.worker", "ours", "--preset", "default",
-           "--overrides", json.dumps({"init": init}), "--snap-every", str(snap_every),
-           "--content", str(content), "--style", str(style), "--size", str(size), "--out", str(out),
-           "--t0", f"{time.time():.6f}"]  # fmt: skip
-    proc = run_process(cmd, env=_env())
-    if proc.returncode != 0:
-        raise RuntimeError(f"default preset with init={init} failed: {proc.stderr.strip()[-300:]}")
+    if not (reuse and (out / "snaps.json").is_file() and (out / "output.png").is_file()):
+        out.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "benchmarks.worker", "ours", "--preset", "default",
+               "--overrides", json.dumps({"init": init}), "--snap-every", str(snap_every),
+               "--content", str(content), "--style", str(style), "--size", str(size), "--out", str(out),
+               "--t0", f"{time.time():.6f}"]  # fmt: skip
+        proc = run_process(cmd, env=_env())
+        if proc.returncode != 0:
+            raise RuntimeError(f"default preset with init={init} failed: {proc.stderr.strip()[-300:]}")
+        cost = {"wall": proc.wall, "cpu": proc.cpu, "others_cores": proc.others_cores, "reused": False}
+        (out / "run.json").write_text(json.dumps(cost))
+    elif (out / "run.json").is_file():
+        cost = {**json.loads((out / "run.json").read_text()), "reused": True}
+    else:
+        rec = json.loads((out / "snaps.json").read_text())
+        cost = {"wall": rec["done"], "cpu": rec["snaps"][-1]["cpu"], "others_cores": None, "reused": True}
     c_img, s_img = Image.open(content).convert("RGB"), Image.open(style).convert("RGB")
     meta = json.loads((out / "snaps.json").read_text())
     snaps = []
@@ -133,8 +147,7 @@ def _run_default(init: str, content: Path, style: Path, size: int, workdir: Path
         sc = quality.evaluate(Image.open(out / sn["file"]).convert("RGB"), c_img, s_img, gatys=False)
         snaps.append({"step": sn["step"], "elapsed": sn["elapsed"], "cpu": sn["cpu"], "style": sc.style, "content": sc.content})  # fmt: skip
     final = quality.evaluate(Image.open(out / "output.png").convert("RGB"), c_img, s_img)  # + reference Gatys losses
-    return {"init": init, "wall": proc.wall, "cpu": proc.cpu, "others_cores": proc.others_cores,
-            "steps": meta["config"]["steps"], "snaps": snaps, "final": final.as_dict()}  # fmt: skip
+    return {"init": init, **cost, "steps": meta["config"]["steps"], "snaps": snaps, "final": final.as_dict()}
 
 
 def _start_scores(content: Path, style: Path, size: int) -> dict:
@@ -159,12 +172,14 @@ def _reach(run: dict, target: dict, tol: float) -> Optional[dict]:
     return None
 
 
-def warm_start(content: Path, style: Path, size: int, workdir: Path, snap_every: int = 5, log=print) -> dict:
+def warm_start(content: Path, style: Path, size: int, workdir: Path, snap_every: int = 5, log=print,
+               reuse: bool = False) -> dict:  # fmt: skip
     """Both inits on one pair at one size, and when each reaches the content-run's quality ladder."""
     from .runner import CONTENT_TOL
 
     log(f"  warm start at {size} px: {content.name} x {style.name} ...")
-    runs = {init: _run_default(init, content, style, size, workdir / f"{size}", snap_every) for init in ("content", "preview")}  # fmt: skip
+    runs = {init: _run_default(init, content, style, size, workdir / f"{size}", snap_every, reuse)
+            for init in ("content", "preview")}  # fmt: skip
     base = sorted(runs["content"]["snaps"], key=lambda x: x["step"])
     targets = []
     for frac in (0.25, 0.5, 1.0):
@@ -183,6 +198,10 @@ def warm_start(content: Path, style: Path, size: int, workdir: Path, snap_every:
 
 def _fmt_hit(hit: Optional[dict]) -> str:
     return "not reached" if hit is None else f"{hit['elapsed']:.1f} s (step {hit['step']}, CPU {hit['cpu']:.0f} s)"
+
+
+def _cores(v: Optional[float]) -> str:
+    return "n/a" if v is None else f"{v:.1f}"
 
 
 def _verdict(ws: list[dict]) -> tuple[str, bool]:
@@ -237,10 +256,12 @@ def markdown(lat: dict, cmd: dict, ws: list[dict], machine: dict, load: tuple, c
                   f"{cmd['others_cores']:.1f} cores meanwhile). Target: ≤ 3 s.", ""]  # fmt: skip
     if not ws:
         return "\n".join(lines)
+    reused = "; some runs were measured earlier and re-scored (`--reuse`)" if any(
+        r.get("reused") for w in ws for r in w["runs"].values()) else ""  # fmt: skip
     lines += ["#### Warm start: `default` preset from the preview vs from the photo", "",
               "Targets are the quality of the `init=\"content\"` run after 25 %, 50 % and 100 % of its steps "
               f"(style score ≥ target, content SSIM ≥ target − {ws[0]['tol']}); times from process launch "
-              "(interpreter, torch and VGG loading included for both).", "",
+              f"(interpreter, torch and VGG loading included for both){reused}.", "",
               "| size | pair | target (style / content) | from content | from preview |",
               "|---|---|---|---|---|"]  # fmt: skip
     for w in ws:
@@ -258,14 +279,15 @@ def markdown(lat: dict, cmd: dict, ws: list[dict], machine: dict, load: tuple, c
             st, f = w["start"][init], r["final"]
             lines.append(f"| {w['size']} | {w['content']} × {w['style']} | {init} | {st['style']:.3f} / {st['content']:.3f} | "
                          f"{f['style']:.3f} / {f['content']:.3f} | {f['gatys_content']:.3g} | {f['gatys_style']:.3g} | "
-                         f"{r['wall']:.0f} | {r['cpu']:.0f} | {r['others_cores']:.1f} |")  # fmt: skip
+                         f"{r['wall']:.0f} | {r['cpu']:.0f} | {_cores(r['others_cores'])} |")  # fmt: skip
     text, wins = _verdict(ws)
     lines += ["", text + (" **The warm start wins: make `init=\"preview\"` the default.**" if wins else
                           " The warm start does not win everywhere: `init=\"content\"` stays the default."), ""]  # fmt: skip
     return "\n".join(lines)
 
 
-def run(images_dir: Optional[Path], quick: bool, log=print, n_pairs: int = 0) -> str:
+def run(images_dir: Optional[Path], quick: bool, log=print, n_pairs: int = 0, warm: bool = True,
+        reuse: bool = False) -> str:  # fmt: skip
     """Every measurement above; the markdown section for ``benchmarks/RESULTS.md``.
 
     Args:
@@ -274,6 +296,9 @@ def run(images_dir: Optional[Path], quick: bool, log=print, n_pairs: int = 0) ->
         quick: latency over 3 processes and the warm start at 256 px on one pair; otherwise
             5 processes and the warm start at 256 and 512 px on every pair.
         n_pairs: use only the first n pairs for the warm start (0: as ``quick`` says).
+        warm: False skips the warm-start comparison (minutes) and measures only latency.
+        reuse: only re-score the warm-start runs already in ``benchmarks/out/warm_start`` (every
+            pair and size where both runs finished); run none.
     """
     from .runner import OUT, PAIRS, machine, pairs
 
@@ -289,14 +314,19 @@ def run(images_dir: Optional[Path], quick: bool, log=print, n_pairs: int = 0) ->
     lat = latency(content, style, processes=3 if quick else 5, log=log)
     cmd = command_wall(content, style, log=log)
     ws = []
-    for size in (256,) if quick else (256, 512):
+    for size in ((256,) if quick else (256, 512)) if warm else ():
         for c, s in plist:
-            ws.append(warm_start(c, s, size, OUT / "warm_start" / f"{c.stem}__{s.stem}", log=log))
-    command = "python -m benchmarks.bench_preview" + ("" if quick else " --full") + (f" --pairs {n_pairs}" if n_pairs else "")
+            workdir = OUT / "warm_start" / f"{c.stem}__{s.stem}"
+            if reuse and not all((workdir / str(size) / i / "snaps.json").is_file() for i in ("content", "preview")):
+                continue  # --reuse runs nothing new: only the pairs and sizes already measured
+            ws.append(warm_start(c, s, size, workdir, log=log, reuse=reuse))
+    flags = [f for f, on in (("--full", not quick), (f"--pairs {n_pairs}", n_pairs), ("--latency-only", not warm),
+                             ("--reuse", reuse)) if on]  # fmt: skip
+    command = " ".join(["python -m benchmarks.bench_preview", *flags])
     load = (load0, os.getloadavg()[0])
     raw = REPO / "benchmarks" / "results"
     raw.mkdir(exist_ok=True)
-    (raw / "preview.json").write_text(json.dumps({"machine": info, "load": load, "command": command, "latency": lat,
+    (raw / ("preview.json" if warm else "preview_latency.json")).write_text(json.dumps({"machine": info, "load": load, "command": command, "latency": lat,
                                                   "command_wall": cmd, "warm_start": ws}, indent=1, default=str))  # fmt: skip
     return markdown(lat, cmd, ws, info, load, command)
 
@@ -305,13 +335,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_preview", description=__doc__.split("\n\n")[0])
     p.add_argument("--full", action="store_true", help="5 processes, warm start at 256 and 512 px on every pair")
     p.add_argument("--pairs", type=int, default=0, help="warm start on the first N pairs only")
+    p.add_argument("--latency-only", action="store_true", help="skip the warm-start comparison")
+    p.add_argument("--reuse", action="store_true", help="re-score the finished warm-start runs in benchmarks/out; run none")
     p.add_argument("--images", type=Path, default=None, help="folder with the benchmark pairs [../shared/images]")
     p.add_argument("--child", nargs=3, metavar=("SIZE", "CONTENT", "STYLE"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         print(json.dumps(_child(int(args.child[0]), args.child[1], args.child[2])))
         return 0
-    print(run(args.images, quick=not args.full, n_pairs=args.pairs))
+    print(run(args.images, quick=not args.full, n_pairs=args.pairs, warm=not args.latency_only, reuse=args.reuse))
     return 0
 
 
