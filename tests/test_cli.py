@@ -214,6 +214,8 @@ BAD = {
     "bad output type": (["stylize", "{content}", "{style}", "-o", "{tmp}/out.gif"], "unsupported output"),
     "missing output folder": (["stylize", "{content}", "{style}", "-o", "{tmp}/no/out.png"], "does not exist"),
     "output is a folder": (["stylize", "{content}", "{style}", "-o", "{tmp}/dir.png"], "is a folder"),
+    "output is the content": (["stylize", "{content}", "{style}", "-o", "{content}"], "also an input"),
+    "preview over the style": (["preview", "{content}", "{style}", "-o", "{style}"], "also an input"),
     "no output": (["stylize", "{content}", "{style}"], "required"),
     "unknown preset": (["stylize", "{content}", "{style}", "-o", "{out}", "--preset", "fast"], "invalid choice"),
     "value too small": (["stylize", "{content}", "{style}", "-o", "{out}", "--size", "8"], "--size must be at least 16"),
@@ -246,6 +248,7 @@ def test_bad_input_is_one_line_and_nonzero(capsys, files, tmp_path, case):
     assert expected in err, err
     assert out == ""
     assert not files["out"].exists()
+    assert Image.open(files["content"]).size == (48, 32) and Image.open(files["style"]).size == (40, 40)
 
 
 # --- other commands (the engines behind them are tested in their own files) ---------------------

@@ -211,6 +211,13 @@ def check_output(path: str) -> Path:
     return out
 
 
+def check_not_an_input(out: Path, inputs: Sequence[Optional[str]]) -> None:
+    """Refuse to write the result over one of the pictures it is made from."""
+    for src in inputs:
+        if src and out.exists() and os.path.samefile(out, src):
+            raise CliError(f"{out} is also an input; writing the result there would destroy it")
+
+
 def _lazy(module: str, name: str, what: str) -> Any:
     """Import painterly.<module>.<name> on first use, or explain what is missing."""
     import importlib
@@ -382,6 +389,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     """painterly stylize: the full optimisation, with progress, snapshots and a summary."""
     # Everything that can be refused is refused before torch loads and the long run starts.
     out = check_output(args.output)
+    check_not_an_input(out, [args.content, *args.styles, args.init_image])
     cfg = build_config(args)
     content = load_image(args.content, name="content image")
     styles = [load_image(s, name="style image") for s in args.styles]
@@ -486,6 +494,7 @@ def _plain(d: dict[str, Any]) -> dict[str, Any]:
 def cmd_preview(args: argparse.Namespace) -> int:
     """painterly preview: the feed-forward network, no optimisation and no torch."""
     out = check_output(args.output)
+    check_not_an_input(out, [args.content, *args.styles])
     content = load_image(args.content, name="content image")
     styles = [load_image(s, name="style image") for s in args.styles]
     # preview() checks its own arguments (size, strength, blend, colour) with one-line ValueErrors.
