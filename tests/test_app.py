@@ -205,7 +205,7 @@ def test_running_job_shows_progress_live_image_and_stops_and_keeps(
     assert not at.exception
     assert at.get("progress")[0].proto.value == 50
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Scale"] == "1 of 1" and metrics["Remaining"].endswith("s")
+    assert metrics["Scale"] == "1 of 1" and metrics["Remaining"] in ("3 s", "2 s", "1 s", "0 s")
     assert at.get("vega_lite_chart"), "a loss curve"
     assert len(at.image) >= 2  # the live image and the inputs
     button(at, "Stop and keep").click().run()
@@ -315,6 +315,7 @@ def test_widget_kinds_cover_every_field() -> None:
     shown = {f.name for f in logic.advanced_fields()} | set(logic.MAIN_FIELDS) | logic.SERVER_FIELDS
     assert shown == {f.name for f in fields()}, "every option has a place"
     assert logic.format_duration(59) == "59 s" and logic.format_duration(200) == "3 min 20 s"
+    assert logic.format_clock(425) == "7:05" and logic.format_clock(None) == "—"
     assert StyleConfig().replace(style_weight=logic.style_weight_for(5e-3, 100))  # valid
 
 
@@ -329,3 +330,36 @@ def test_launch_commands_bind_localhost_and_cap_uploads(tmp_path: Path) -> None:
     out = subprocess.run([*worker_command(tmp_path), "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "--data-dir" in out.stdout
     assert worker_command(tmp_path)[:3] == [sys.executable, "-m", "painterly"]
+
+
+def test_page_works_without_the_instant_preview(
+    home: Path, monkeypatch: pytest.MonkeyPatch, content_img: Image.Image, style_img: Image.Image
+) -> None:
+    import painterly.preview
+    from painterly.app import media
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the preview networks are not installed")
+
+    monkeypatch.setattr(painterly.preview, "preview", broken)
+    media.instant_preview.clear()
+    at = app()
+    at.file_uploader(key="content_upload").set_value(("photo.png", png(content_img), "image/png"))
+    at.file_uploader(key="style_upload").set_value([("a.png", png(style_img), "image/png")])
+    at.run()
+    assert not at.exception
+    assert any("No instant preview" in t and "not installed" in t for t in texts(at, "caption"))
+    assert not button(at, "Paint it").disabled
+    media.instant_preview.clear()
+
+
+def test_launch_refuses_a_busy_port(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import socket
+
+    from painterly.app import launch
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        assert launch(port=s.getsockname()[1], data_dir=str(tmp_path)) == 1
+    assert "in use" in capsys.readouterr().err

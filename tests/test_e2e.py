@@ -101,6 +101,15 @@ def _images(tmp_path: Path) -> tuple[Path, Path]:
     return paths
 
 
+def _settle(page) -> None:
+    """Wait until the script run a widget change started has finished (Streamlit's status icon
+    shows only after a moment, hence the pause first)."""
+    page.wait_for_timeout(700)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=stStatusWidgetRunningIcon], [data-testid=stStatusWidgetRunningManIcon]')"
+    )
+
+
 def _set_slider(page, label: str, target: str) -> None:
     """Move a (select) slider with the keyboard, as a person without a mouse would."""
     knob = page.locator(f'input[type=range][aria-label="{label}"]')
@@ -145,12 +154,16 @@ def test_studio_end_to_end(studio: str, tmp_path: Path) -> None:
             fake.write_text("these are my shopping notes, not a picture")
             uploads.nth(0).set_input_files(str(fake))
             page.get_by_text("photo: not an image Pillow can read").wait_for()
+            _settle(page)
             uploads.nth(0).set_input_files(str(photo))
-            uploads.nth(1).set_input_files([str(painting)])
             page.get_by_text(f"{Image.open(photo).size[0]} × {Image.open(photo).size[1]} px").wait_for()
+            _settle(page)
+            uploads.nth(1).set_input_files([str(painting)])
             # The instant preview, before any job, or the note that there is none here.
             page.get_by_text(re.compile("A rough sketch in a second|No instant preview")).first.wait_for()
+            _settle(page)
             _set_slider(page, "Size (long side, pixels)", str(SIZE))
+            _settle(page)
             _set_slider(page, "Steps", str(STEPS))
             page.get_by_text(f"for a {expected[0]} × {expected[1]} px picture, {STEPS} steps").wait_for()
 
@@ -192,6 +205,10 @@ def test_studio_end_to_end(studio: str, tmp_path: Path) -> None:
             page.screenshot(path=str(shot), full_page=True)
             if os.environ.get("PAINTERLY_SCREENSHOT"):
                 shutil.copyfile(shot, os.environ["PAINTERLY_SCREENSHOT"])
+        except Exception:
+            # What the page showed when it went wrong, next to the studio's log.
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            raise
         finally:
             browser.close()
 

@@ -42,8 +42,6 @@ def sidebar(current: str | None) -> None:
                     except (ImageError, KeyError, OSError):
                         pass
                 label = STATUS_WORDS.get(job.status, job.status)
-                if job.status == "running":
-                    label = f"{int(100 * job.fraction)} %"
                 if st.button(
                     label, key=f"open:{job.id}", width="stretch",
                     type="primary" if job.id == current else "secondary",

@@ -68,8 +68,8 @@ def live(job_id: str, mine: bool) -> None:
         since = max(0.0, time.time() - job.updated) if job.updated else 0.0
         eta = None if job.eta is None else max(0.0, job.eta - since)
         c1, c2, c3 = st.columns(3)
-        c1.metric("Elapsed", logic.format_duration(job.elapsed + since))
-        c2.metric("Remaining", logic.format_duration(eta))
+        c1.metric("Elapsed", logic.format_clock(job.elapsed + since))
+        c2.metric("Remaining", logic.format_clock(eta))
         c3.metric("Scale", f"{job.scale or 1} of {job.scales}", help=_SCALE_HELP)
         loss_curve(store.loss_history(job.id))
         if mine:
@@ -124,7 +124,11 @@ def loss_curve(history: list[tuple[int, float]]) -> None:
     chart = (
         alt.Chart(df, height=160, title="How far from the goal (lower is better)")
         .mark_line()
-        .encode(x=alt.X("step:Q", title="step"), y=alt.Y("loss:Q", title="loss", scale=alt.Scale(type="log")))
+        .encode(
+            x=alt.X("step:Q", title="step"),
+            # The values mean little to a person; the shape (falling, flattening) is the point.
+            y=alt.Y("loss:Q", title="loss (log scale)", scale=alt.Scale(type="log"), axis=alt.Axis(labels=False, ticks=False)),
+        )
     )
     st.altair_chart(chart, width="stretch")
 
@@ -168,7 +172,7 @@ def _share_link(job: Job) -> None:
     except Exception:  # noqa: BLE001 -- not available in every runtime (e.g. tests)
         base = ""
     st.caption("To share this picture, send this link (it does not open your gallery):")
-    st.code(f"{base}?{state.JOB_PARAM}={job.id}", language=None)
+    st.code(f"{base.rstrip('/')}/?{state.JOB_PARAM}={job.id}", language=None)
 
 
 def _settings(job: Job) -> None:

@@ -153,6 +153,18 @@ def output_size(config: StyleConfig, width: int, height: int) -> tuple[int, int]
     return _fit(width, height, config.size)
 
 
+def format_clock(seconds: float | None) -> str:
+    """'45 s', '7:05', '1:02:07': short enough for a metric tile; an em dash when unknown."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "—"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
 def format_duration(seconds: float | None) -> str:
     """'45 s', '3 min 20 s', '1 h 05 min'; an em dash when unknown."""
     if seconds is None or seconds != seconds or seconds < 0:
