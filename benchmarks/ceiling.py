@@ -3,7 +3,7 @@
 - ``step_flops``: the arithmetic of one step, counted from the layer shapes: every 3x3
   convolution up to the deepest layer used, forward (2*9*Cin*Cout*H*W) and backward to its
   input (the same again; no weight gradients, the VGG is frozen), plus the Gram matrices
-  (forward 2*C^2*HW, backward 4*C^2*HW as autograd runs bmm's two input gradients).
+  (forward 2*C^2*HW, backward 2*C^2*HW: one product, (dG + dG^T) F).
   ReLU, pooling and the losses are memory-bound and left out: they are < 1 % of the FLOPs.
 - ``conv_ceiling``: dense 3x3 convolution throughput, forward + input gradient, fp32,
   channels_last, ``THREADS`` threads, on VGG's own layer shapes; the best shape is the ceiling.
@@ -44,7 +44,7 @@ def step_flops(w: int, h: int, last_conv: str = "conv5_1",
     gram = 0.0
     for layer in style_layers:
         c, pools = _GRAM_CHANNELS[layer]
-        gram += 6 * c * c * (h >> pools) * (w >> pools)
+        gram += 4 * c * c * (h >> pools) * (w >> pools)
     return {"conv": conv, "gram": gram, "total": conv + gram}
 
 
@@ -99,6 +99,9 @@ def step_time(size: int, steps: int = 6, **overrides) -> float:
 
 def ceiling_report(sizes: Sequence[int] = (256, 512), steps: int = 6) -> dict:
     """Ceiling at 512 px shapes, and for each size: FLOPs, step time, fraction of the ceiling."""
+    from .runner import _busy_jiffies
+
+    busy0, cpu0, t0 = _busy_jiffies(), time.process_time(), time.time()
     ceil = conv_ceiling(512)
     rows = []
     for size in sizes:
@@ -107,4 +110,6 @@ def ceiling_report(sizes: Sequence[int] = (256, 512), steps: int = 6) -> dict:
         achieved = fl["total"] / t / 1e9
         rows.append({"size": size, "gflop": fl["total"] / 1e9, "conv_gflop": fl["conv"] / 1e9, "step_s": t,
                      "gflops": achieved, "fraction": achieved / ceil["ceiling_gflops"]})  # fmt: skip
-    return {"ceiling": ceil, "steps": rows}
+    wall = time.time() - t0
+    others = max(0.0, (_busy_jiffies() - busy0 - (time.process_time() - cpu0)) / wall)
+    return {"ceiling": ceil, "steps": rows, "others_cores": others}

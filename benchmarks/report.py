@@ -62,7 +62,8 @@ def ceiling_md(res: dict) -> str:
              "shapes for a 512 px input:", "", "| Cin→Cout | H=W | ms | GFLOP/s |", "|---|---:|---:|---:|"]  # fmt: skip
     for r in c["shapes"]:
         lines.append(f"| {r['cin']}→{r['cout']} | {r['hw']} | {r['seconds'] * 1e3:.0f} | {r['gflops']:.0f} |")
-    lines += ["", f"Ceiling (best shape): **{c['ceiling_gflops']:.0f} GFLOP/s**.", "",
+    lines += ["", f"Ceiling (best shape): **{c['ceiling_gflops']:.0f} GFLOP/s**. Other processes used "
+              f"{_busy(res.get('others_cores', float('nan')))} cores on average meanwhile.", "",
               "| size | GFLOP per step | of which conv | step s | achieved GFLOP/s | fraction of ceiling |",
               "|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in res["steps"]:
