@@ -75,7 +75,9 @@ def launch(host: str = "127.0.0.1", port: int = 8501, workers: int = 1, data_dir
     env = {**os.environ, "PAINTERLY_HOME": str(home)}
 
     children: list[subprocess.Popen] = []
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
+    # Ctrl-C and SIGTERM both mean "stop everything cleanly"; installed explicitly because a
+    # shell starts background jobs with SIGINT ignored.
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
     try:
         pool = [_start(worker_command(home), env, children) for _ in range(workers)]
         server = _start(streamlit_command(host, port), env, children)
@@ -107,8 +109,8 @@ def launch(host: str = "127.0.0.1", port: int = 8501, workers: int = 1, data_dir
         return 0
     finally:
         _stop_all(children)
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _start(cmd: Sequence[str], env: dict[str, str], children: list[subprocess.Popen]) -> subprocess.Popen:
@@ -118,11 +120,12 @@ def _start(cmd: Sequence[str], env: dict[str, str], children: list[subprocess.Po
 
 
 def _stop_all(children: list[subprocess.Popen]) -> None:
-    """Ask every child still running to stop (SIGINT, as Ctrl-C would), then kill stragglers."""
+    """Ask every child still running to stop (SIGTERM: Streamlit shuts down, a worker puts its
+    job back in the queue with a checkpoint), then kill stragglers."""
     live = [p for p in children if p.poll() is None]
     for p in live:
         try:
-            p.send_signal(signal.SIGINT)
+            p.send_signal(signal.SIGTERM)
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + STOP_GRACE
