@@ -363,3 +363,35 @@ def test_launch_refuses_a_busy_port(tmp_path: Path, capsys: pytest.CaptureFixtur
         s.listen()
         assert launch(port=s.getsockname()[1], data_dir=str(tmp_path)) == 1
     assert "in use" in capsys.readouterr().err
+
+
+def test_time_limit_sets_the_steps_from_the_estimate(
+    home: Path, store: JobStore, content_img: Image.Image, style_img: Image.Image
+) -> None:
+    at = app()
+    at.file_uploader(key="content_upload").set_value(("photo.png", png(content_img), "image/png"))
+    at.file_uploader(key="style_upload").set_value([("a.png", png(style_img), "image/png")])
+    at.run()
+    at.button_group(key="default:budget").set_value("Time limit").run()
+    at.select_slider(key="default:seconds").set_value(30).run()
+    assert not at.exception
+    want = logic.steps_for_seconds(PRESETS["default"], *content_img.size, 30)
+    assert f"About {want} steps." in texts(at, "caption")
+    button(at, "Paint it").click().run()
+    job = store.list(at.query_params["me"][0] if isinstance(at.query_params["me"], list) else at.query_params["me"])[0]
+    assert job.config.steps == want
+    assert logic.estimate_seconds(job.config, *content_img.size) <= 30
+
+
+def test_failed_job_says_why_and_offers_to_try_again(home: Path, store: JobStore, content_img, style_img) -> None:
+    owner = "a-browser-token-0005"
+    job_id = store.submit(png(content_img), [png(style_img)], preset("draft", **TINY), owner=owner)
+    worker = WorkerInfo.current()
+    store.claim(worker, lease=60)
+    assert store.fail(job_id, worker, "out of memory at 4096 px; try a smaller size")
+    at = app(job=job_id, me=owner)
+    assert not at.exception
+    assert any("out of memory at 4096 px" in e for e in texts(at, "error"))
+    button(at, "Try again with these pictures").click().run()
+    assert at.query_params["from"] in (job_id, [job_id])
+    assert not button(at, "Paint it").disabled

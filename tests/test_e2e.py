@@ -125,10 +125,17 @@ def _set_slider(page, label: str, target: str) -> None:
     raise AssertionError(f"{label}: could not reach {target}, at {knob.get_attribute('aria-valuetext')}")
 
 
+LIVE_IMAGE_JS = """() => {
+    // The main area's image captioned "Step N": the live picture (the sidebar has thumbnails).
+    const fig = [...document.querySelectorAll('[data-testid=stMain] [data-testid=stImage]')]
+        .find(e => /^Step \\d+$/.test(e.innerText.trim()));
+    return fig ? fig.querySelector('img').src : null;
+}"""
+
+
 def _live_src(page) -> str:
-    img = page.locator('[data-testid="stImage"] img').first
-    img.wait_for(timeout=90_000)
-    return img.get_attribute("src") or ""
+    """The URL of the live picture once the first painted image is shown (a content hash)."""
+    return page.wait_for_function(LIVE_IMAGE_JS, timeout=90_000).json_value()
 
 
 def _step(page) -> int:
@@ -170,12 +177,10 @@ def test_studio_end_to_end(studio: str, tmp_path: Path) -> None:
             page.get_by_role("button", name="Paint it").click()
             page.wait_for_url(re.compile(r"[?&]job=[A-Za-z0-9_-]{16,}"))
             job_url = page.url
-            # Watch it form: the live image changes while the steps advance.
+            # Watch it form: once the first painted image replaces the photo shown at the start,
+            # it changes again as the steps advance (image URLs are content hashes in Streamlit).
             first = _live_src(page)
-            page.wait_for_function(
-                "src => { const i = document.querySelector('[data-testid=\"stImage\"] img'); return i && i.src !== src; }",
-                arg=first, timeout=90_000,
-            )  # fmt: skip
+            page.wait_for_function(f"src => {{ const now = ({LIVE_IMAGE_JS})(); return now && now !== src; }}", arg=first, timeout=90_000)  # fmt: skip
             before = _step(page)
             # A reload mid-run finds the job again (the id is in the URL) and it keeps going.
             page.reload()
