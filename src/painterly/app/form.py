@@ -248,7 +248,7 @@ def advanced_section(base: StyleConfig, prefix: str) -> tuple[dict[str, Any], li
     values: dict[str, Any] = {}
     errors: list[str] = []
     st.caption(
-        "Every option of the engine, with its own explanation (hover the ⓘ). Size, steps, style "
+        "Every option of the engine; the ? beside each explains it. Size, steps, style "
         "strength, colours and the blend are set above; live images are sent about once a second."
     )
     cols = st.columns(2)

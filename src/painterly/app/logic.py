@@ -8,7 +8,6 @@ owner tokens. The Streamlit modules only draw widgets and call these.
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 import secrets
 from typing import Any, Iterable, Literal, Sequence
@@ -231,9 +230,13 @@ def choices(f: dataclasses.Field) -> list[Any]:
     return [c for c in f.metadata.get("choices", ()) if c not in hidden]
 
 
+_ABBREVIATIONS = {"lr": "learning rate (lr)", "tv": "TV"}
+
+
 def label(f: dataclasses.Field) -> str:
-    """'style_layer_weights' -> 'Style layer weights'."""
-    return f.name.replace("_", " ").capitalize()
+    """'style_layer_weights' -> 'Style layer weights', 'tv_weight' -> 'TV weight'."""
+    text = " ".join(_ABBREVIATIONS.get(w, w) for w in f.name.split("_"))
+    return text[0].upper() + text[1:]
 
 
 def parse_numbers(text: str, name: str) -> tuple[float, ...]:
