@@ -60,7 +60,11 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=120)
     p.add_argument("--every", type=int, default=10)
     p.add_argument("--candidates", default=",".join(CANDIDATES))
+    p.add_argument("--report", action="store_true", help="only rewrite the RESULTS.md table from the saved JSON")
     args = p.parse_args()
+    if args.report:
+        write_report(args.size)
+        return
     (c_path, s_path), = pairs(1)[0][:1]
     content, style = Image.open(c_path).convert("RGB"), Image.open(s_path).convert("RGB")
     results = {}
@@ -74,6 +78,24 @@ def main() -> None:
             print(f"{name:14s} step {t['step']:4d} cpu {t['cpu']:7.1f} s  style {t['style']:.3f}  content {t['content']:.3f}", flush=True)  # fmt: skip
         path.parent.mkdir(exist_ok=True)
         path.write_text(json.dumps(results, indent=1))
+
+
+def write_report(size: int) -> None:
+    """The trajectories saved so far, as a table in RESULTS.md (block tune-<size>)."""
+    from .report import write_block
+
+    data = json.loads((REPO / "benchmarks" / "results" / f"tune_{size}.json").read_text())
+    steps = next(iter(data.values()))["steps"]
+    lines = [f"`python -m benchmarks.tune --size {size} --steps {steps}` (chelsea × starry night, {size} px; CPU s of the run's own "
+             "process, measured while others used most of the machine):", "",
+             "| candidate | changes from default | step | CPU s | style score | content SSIM |",
+             "|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    for name, rec in data.items():
+        for t in rec["trajectory"]:
+            if t["step"] % 20 == 0 or t is rec["trajectory"][-1]:
+                lines.append(f"| {name} | `{json.dumps(rec['overrides'])}` | {t['step']} | {t['cpu']:.0f} | "
+                             f"{t['style']:.3f} | {t['content']:.3f} |")  # fmt: skip
+    write_block(REPO / "benchmarks" / "RESULTS.md", f"tune-{size}", "\n".join(lines))
 
 
 if __name__ == "__main__":
