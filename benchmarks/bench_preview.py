@@ -221,7 +221,9 @@ def _verdict(ws: list[dict]) -> tuple[str, bool]:
     # Sooner = in fewer steps (deterministic: both runs share the schedule, so a step costs the
     # same) *and* in fewer CPU seconds (which charges the preview's own cost, and which the
     # machine's other users disturb less than wall time).
-    text = (f"Over {total} targets, `init=\"preview\"` reached {sooner} sooner (fewer steps and fewer CPU "
+    sizes = " and ".join(str(z) for z in sorted({w["size"] for w in ws}))
+    pairs = len({(w["content"], w["style"]) for w in ws})
+    text = (f"At {sizes} px on {pairs} pair(s), over {total} targets, `init=\"preview\"` reached {sooner} sooner (fewer steps and fewer CPU "
             f"seconds), {later} not sooner, and missed {missed}.")  # fmt: skip
     return text, wins
 
@@ -281,8 +283,8 @@ def markdown(lat: dict, cmd: dict, ws: list[dict], machine: dict, load: tuple, c
                          f"{f['style']:.3f} / {f['content']:.3f} | {f['gatys_content']:.3g} | {f['gatys_style']:.3g} | "
                          f"{r['wall']:.0f} | {r['cpu']:.0f} | {_cores(r['others_cores'])} |")  # fmt: skip
     text, wins = _verdict(ws)
-    lines += ["", text + (" **The warm start wins: make `init=\"preview\"` the default.**" if wins else
-                          " The warm start does not win everywhere: `init=\"content\"` stays the default."), ""]  # fmt: skip
+    lines += ["", text + (" **The warm start wins at every target measured.**" if wins else
+                          " The warm start does not win everywhere: keep `init=\"content\"` as the default."), ""]  # fmt: skip
     return "\n".join(lines)
 
 
