@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--full", action="store_true", help="512 px, three pairs, memory up to 2048 px")
     p.add_argument("--only", default="", help=f"comma-separated sections among {','.join(SECTIONS)}")
     p.add_argument("--size", type=int, default=0, help="override the comparison size")
+    p.add_argument("--mem-sizes", default="256,512,1024,2048", help="sizes for the memory section")
     p.add_argument("--pairs", type=int, default=0, help="override the number of pairs (1-3)")
     p.add_argument("--engines", default="", help="comma-separated subset of default,classic,pastiche,preview "
                    "(e.g. 'classic,pastiche' to fill the baseline cache ahead of a comparison)")
@@ -74,8 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     if "memory" in sections:
         from .memory import memory_report
 
-        res = memory_report()
+        res = memory_report([int(v) for v in args.mem_sizes.split(",")])
         res.update(machine=info, command=command)
+        old = RESULTS / "memory.json"
+        if old.is_file():  # keep the sizes not re-measured this time, with their own date
+            prev = json.loads(old.read_text())
+            done = {r["size"] for r in res["rows"]}
+            kept = [dict(r, date=r.get("date", prev["machine"]["date"])) for r in prev["rows"] if r["size"] not in done]
+            res["rows"] = sorted(kept + [dict(r, date=info["date"]) for r in res["rows"]], key=lambda r: r["size"])
         _dump("memory", res)
         blocks["memory"] = report.memory_md(res)
     if "preview" in sections:

@@ -78,10 +78,10 @@ def ceiling_md(res: dict) -> str:
 
 def memory_md(res: dict) -> str:
     lines = [_head(res), "", f"Default preset cut to a few steps, {res['pair'][0]} × {res['pair'][1]}:", "",
-             "| size | steps | ok | wall s | peak RSS MB | others' cores |", "|---:|---:|---|---:|---:|---:|"]  # fmt: skip
+             "| size | steps | ok | wall s | peak RSS MB | others' cores | measured |", "|---:|---:|---|---:|---:|---:|---|"]  # fmt: skip
     for r in res["rows"]:
         lines.append(f"| {r['size']} | {r['steps']} | {'yes' if r['ok'] else 'FAILED'} | {r['wall']:.0f} | "
-                     f"{r['peak_rss_mb']:.0f} | {_busy(r['others_cores'])} |")  # fmt: skip
+                     f"{r['peak_rss_mb']:.0f} | {_busy(r['others_cores'])} | {r.get('date', '')} |")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -260,6 +260,9 @@ def _initial(
     return im.to_tensor(c_img)
 
 
+HISTORY_BYTES = 512 * 2**20  # memory allowed for L-BFGS's history (see _optimise)
+
+
 def _optimise(config: StyleConfig, x: torch.Tensor, closure, n: int):
     """Yield (loss, terms) after each of n steps on x."""
     if n <= 0:
@@ -278,7 +281,13 @@ def _optimise(config: StyleConfig, x: torch.Tensor, closure, n: int):
         return
     # L-BFGS with one iteration per step() keeps its history between calls, so it is the
     # same algorithm as one long call, but yields control (progress, cancel) every step.
-    opt = torch.optim.LBFGS([x], lr=config.lr, max_iter=1, history_size=20, tolerance_grad=-1, tolerance_change=-1)
+    # L-BFGS keeps two image-sized vectors per history entry: 20 entries are 1.3 GB at 2048 px,
+    # which took a 2048 px run to 8.3 GB peak (benchmarks/RESULTS.md, memory). Capping the
+    # history at HISTORY_BYTES keeps 20 entries up to about 1.1 megapixels, fewer only above.
+    history = max(5, min(20, HISTORY_BYTES // (2 * x.numel() * x.element_size())))
+    opt = torch.optim.LBFGS(
+        [x], lr=config.lr, max_iter=1, history_size=history, tolerance_grad=-1, tolerance_change=-1
+    )
     last: tuple[float, dict[str, float]] = (math.nan, {})
     norm: Optional[float] = None
 
