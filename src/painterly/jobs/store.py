@@ -662,6 +662,12 @@ class JobStore:
                         f"worker {r['worker']} stopped at step {cur['step']}; queued again to resume "
                         + (f"from the checkpoint at step {ck}" if ck else "from the start (no checkpoint yet)")
                     )
+            # A worker killed mid-write leaves its half-written temporary file (the rename
+            # never happened, so the real file is intact); tidy it away.
+            folder = self.job_dir(r["id"])
+            if folder.is_dir():
+                for tmp in folder.glob(".*.tmp"):
+                    tmp.unlink(missing_ok=True)
             recovered.append(r["id"])
             self.log(r["id"], message)
         return recovered
