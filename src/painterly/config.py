@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
+
+from .images import fit_size
 
 # Importing this module must stay cheap (no torch): the CLI's ``preview`` and ``presets``
 # commands and the studio import it on every start.
@@ -73,9 +76,11 @@ class StyleConfig:
     # --- optimiser ----------------------------------------------------------------------
     optimizer: Literal["lbfgs", "adam"] = _f("lbfgs", "Optimiser for the pixels.", choices=("lbfgs", "adam"))
     lr: float = _f(1.0, "Learning rate (Adam: per step, on [0,1] pixels; L-BFGS: step length).", min=0.0)
+    # "preview" (warm start from the instant feed-forward result) reached every quality
+    # target in fewer steps than starting from the photo (benchmarks/RESULTS.md, 256 px).
     init: Literal["content", "noise", "preview", "image"] = _f(
-        "content",
-        "Start image: the content photo, noise, the instant preview, or an image you pass in.",
+        "preview",
+        "Start image: the instant preview (warm start), the content photo, noise, or an image you pass in.",
         choices=("content", "noise", "preview", "image"),
     )
     seed: int = _f(0, "Random seed, for reproducible noise and runs.")
@@ -170,6 +175,30 @@ def validate(cfg: StyleConfig) -> None:
         )
     if cfg.size >> (cfg.scales - 1) < 16:
         raise ConfigError(f"scales={cfg.scales} makes the smallest scale under 16 px at size={cfg.size}")
+
+
+# --- the coarse-to-fine schedule (pure, so the studio's time estimate needs no torch) ------
+
+def scale_plan(config: StyleConfig, width: int, height: int) -> list[tuple[tuple[int, int], int]]:
+    """[(size (w, h), steps)] per scale, coarsest first.
+
+    Scale i of n optimises at size/2^(n-1-i). Steps are shared in proportion 2^(n-1-i): a
+    step at half the size costs a quarter, so most of the work happens where it is cheap
+    and the full-size scales only refine.
+    """
+    n = config.scales
+    shares = [2.0 ** (n - 1 - i) for i in range(n)]
+    total = sum(shares)
+    steps = [max(1, math.floor(config.steps * s / total)) for s in shares]
+    steps[-1] = max(1, config.steps - sum(steps[:-1]))
+    plan = []
+    for i in range(n):
+        long_side = max(16, round(config.size / 2 ** (n - 1 - i)))
+        plan.append((fit_size(width, height, long_side), steps[i]))
+    # Very small step budgets can exceed config.steps by the max(1, ...) floors; trim from the coarse end.
+    while sum(s for _, s in plan) > config.steps and len(plan) > 1:
+        plan.pop(0)
+    return plan
 
 
 # --- presets ----------------------------------------------------------------------------

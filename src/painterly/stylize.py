@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import images as im
-from .config import DEFAULT, StyleConfig
+from .config import DEFAULT, StyleConfig, scale_plan  # noqa: F401 - scale_plan re-exported
 from .losses import blend_grams, content_loss, gram_matrix, style_loss, tv_loss
 from .vgg import get_vgg
 
@@ -69,28 +69,6 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise RuntimeError("device 'mps' asked for, but Apple MPS is not available; use --device auto")
     return torch.device(name)
-
-
-def scale_plan(config: StyleConfig, width: int, height: int) -> list[tuple[tuple[int, int], int]]:
-    """[(size (w, h), steps)] per scale, coarsest first.
-
-    Scale i of n optimises at size/2^(n-1-i). Steps are shared in proportion 2^(n-1-i): a
-    step at half the size costs a quarter, so most of the work happens where it is cheap
-    and the full-size scales only refine.
-    """
-    n = config.scales
-    shares = [2.0 ** (n - 1 - i) for i in range(n)]
-    total = sum(shares)
-    steps = [max(1, math.floor(config.steps * s / total)) for s in shares]
-    steps[-1] = max(1, config.steps - sum(steps[:-1]))
-    plan = []
-    for i in range(n):
-        long_side = max(16, round(config.size / 2 ** (n - 1 - i)))
-        plan.append((im.fit_size(width, height, long_side), steps[i]))
-    # Very small step budgets can exceed config.steps by the max(1, ...) floors; trim from the coarse end.
-    while sum(s for _, s in plan) > config.steps and len(plan) > 1:
-        plan.pop(0)
-    return plan
 
 
 def stylize(

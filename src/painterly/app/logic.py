@@ -85,8 +85,8 @@ def estimate_seconds(config: StyleConfig, width: int, height: int, calibration: 
     Sums steps x per-step cost over the engine's own coarse-to-fine schedule. ``calibration``
     scales the result (see ``calibration_from``).
     """
-    # Lazy: stylize imports torch; only the estimate needs its schedule (scale_plan is pure).
-    from ..stylize import scale_plan
+
+    from ..config import scale_plan
 
     work = sum(n * _step_seconds(config, w, h) for (w, h), n in scale_plan(config, width, height))
     return calibration * (SETUP_SECONDS + work)
