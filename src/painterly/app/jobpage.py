@@ -127,7 +127,13 @@ def loss_curve(history: list[tuple[int, float]]) -> None:
         .encode(
             x=alt.X("step:Q", title="step"),
             # The values mean little to a person; the shape (falling, flattening) is the point.
-            y=alt.Y("loss:Q", title="loss (log scale)", scale=alt.Scale(type="log"), axis=alt.Axis(labels=False, ticks=False)),
+            # Fitted, not "nice": rounded out to whole decades (1e5..1e8) the curve sat flat at
+            # the bottom of the small plot (seen in Chromium screenshots).
+            y=alt.Y(
+                "loss:Q", title="loss (log scale)",
+                scale=alt.Scale(type="log", nice=False, domain=[float(df["loss"].min()), float(df["loss"].max())]),
+                axis=alt.Axis(labels=False, ticks=False),
+            ),
         )
     )
     st.altair_chart(chart, width="stretch")
