@@ -31,15 +31,13 @@ def gram_bmm(x: torch.Tensor) -> torch.Tensor:
 
 
 def forward(net, x, wanted, inplace: bool):
+    """The kept variant is the engine's own forward; the plain one runs every layer out of place."""
+    if inplace:
+        return net(x, wanted)
     x = net.normalize(x).contiguous(memory_format=net.memory_format)
     out = {}
-    prev = None
     for name, layer in zip(net.names, net.layers):
-        if inplace and name.startswith("relu") and prev not in wanted:
-            x = F.relu_(x)  # the conv output is not kept: overwrite it
-        else:
-            x = layer(x)
-        prev = name
+        x = F.relu(x) if name.startswith("relu") else layer(x)
         if name in wanted:
             out[name] = x
             if len(out) == len(wanted):

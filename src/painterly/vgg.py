@@ -184,7 +184,7 @@ class VGG19(nn.Module):
             if name.startswith("relu") and prev not in wanted:
                 # In place when nobody keeps the conv output: autograd needs only the ReLU's
                 # result, and skipping a fresh activation-sized buffer per layer saves memory
-                # traffic (benchmarks/RESULTS.md: ~10 % of a step at 512 px).
+                # (benchmarks/RESULTS.md: 1-2 % CPU per step at 256 px, one buffer per layer).
                 x = torch.relu_(x)
             else:
                 x = layer(x)
