@@ -43,3 +43,16 @@ def shared_images() -> Path:
     if not (SHARED_IMAGES / "content_chelsea.jpg").is_file():
         pytest.skip("dev images (../shared/images) not present")
     return SHARED_IMAGES
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a module's tests: the test machine may be shared, and one thread
+    beats two fighting over busy cores. torch is imported here, not at the top, so that tests
+    checking that the preview path never imports torch stay meaningful."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

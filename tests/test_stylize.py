@@ -13,12 +13,7 @@ from painterly.stylize import Cancelled, Progress, scale_plan, stylize
 from painterly.vgg import get_vgg
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # the test machine is shared; one thread is faster than two fighting
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(**changes) -> StyleConfig:

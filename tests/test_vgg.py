@@ -19,12 +19,7 @@ from painterly.vgg import VGG19, WeightsError, get_vgg, load_weights
 TORCHVISION_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # the test machine is shared; one thread is faster than two fighting
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def expected_shapes(h: int, w: int) -> dict[str, tuple[int, int, int, int]]:
