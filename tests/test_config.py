@@ -109,6 +109,6 @@ def test_classic_is_the_original_recipe_field_by_field():
     assert c.optimizer == "adam" and c.lr == 0.01
     assert c.content_weight == 1.0 and c.style_weight == 0.01  # alpha, beta
     assert c.steps == 1000 and c.scales == 1 and c.init == "content"
-    assert c.content_reduction == "sum" and c.clamp is False
+    assert c.content_reduction == "sum" and c.clamp is False and c.gram == "raw"
     assert c.tv_weight == 0.0 and c.pooling == "max" and c.style_layer_weights == () and c.color == "none"
     assert c.style_scale == 1.0 and c.preview_every == 100

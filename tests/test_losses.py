@@ -47,6 +47,20 @@ def test_style_loss_is_gatys_E_l(feats):
     assert float(style_loss(gram_matrix(x), gram_matrix(x))) == 0.0
 
 
+def test_raw_gram_and_mean_style_loss_for_the_classic_recipe(feats):
+    # The classic recipe's form: G = F F^T unnormalised, loss mean_ij (G_ij - A_ij)^2.
+    x, s = feats[:1], feats[1:]
+    n, m = x.shape[1], x.shape[2] * x.shape[3]
+    g_raw, a_raw = gram_matrix(x, normalize=False), gram_matrix(s, normalize=False)
+    torch.testing.assert_close(g_raw, slow_gram(x) * (n * m))
+    expected = ((g_raw - a_raw) ** 2).sum() / n**2
+    torch.testing.assert_close(style_loss(g_raw, a_raw, "mean"), expected)
+    # It grows with the square of the number of positions; Gatys' normalised E_l does not.
+    x2, s2 = x.repeat(1, 1, 2, 1), s.repeat(1, 1, 2, 1)  # every position twice: M doubles
+    torch.testing.assert_close(style_loss(gram_matrix(x2, False), gram_matrix(s2, False), "mean"), 4 * expected)
+    torch.testing.assert_close(style_loss(gram_matrix(x2), gram_matrix(s2)), style_loss(gram_matrix(x), gram_matrix(s)))
+
+
 def test_content_loss_sum_and_mean(feats):
     f, p = feats[:1], feats[1:]
     half_sum = 0.0

@@ -11,18 +11,20 @@ from typing import Literal, Sequence
 import torch
 
 
-def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    """Normalised Gram matrix G / (N M): (B, C, H, W) -> (B, C, C).
+def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+    """Gram matrix (B, C, H, W) -> (B, C, C), by default normalised: G / (N M).
 
     The paper's G^l_ij = sum_k F_ik F_jk, divided by N_l * M_l. Folding Gatys' constant
     1/(4 N^2 M^2) into the Gram this way makes its entries independent of the image size,
     so one style weight serves every scale of a coarse-to-fine run, and keeps fp16 Grams
-    from overflowing on a GPU.
+    from overflowing on a GPU. ``normalize=False`` gives the raw sum, which grows with the
+    pixel count (the form the classic recipe's weights were set for; see config.CLASSIC).
     """
     b, c, h, w = features.shape
     # (B, M, C): a free view of the channels_last activations the VGG produces.
     f = features.permute(0, 2, 3, 1).reshape(b, h * w, c)
-    return _SymGram.apply(f) / (c * h * w)
+    g = _SymGram.apply(f)
+    return g / (c * h * w) if normalize else g
 
 
 class _SymGram(torch.autograd.Function):
@@ -44,9 +46,14 @@ class _SymGram(torch.autograd.Function):
         return torch.matmul(f, grad + grad.transpose(1, 2))
 
 
-def style_loss(gram: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Gatys' E_l = 1/(4 N^2 M^2) * sum((G - A)^2), from normalised Grams (see gram_matrix)."""
-    return 0.25 * (gram - target).pow(2).sum()
+def style_loss(gram: torch.Tensor, target: torch.Tensor, reduction: Literal["gatys", "mean"] = "gatys") -> torch.Tensor:
+    """Style loss of one layer from two Grams.
+
+    "gatys" is the paper's E_l = 1/(4 N^2 M^2) * sum((G - A)^2), given normalised Grams (see
+    gram_matrix); "mean" is mean((G - A)^2), which the classic recipe applies to raw Grams.
+    """
+    diff = (gram - target).pow(2)
+    return 0.25 * diff.sum() if reduction == "gatys" else diff.mean()
 
 
 def content_loss(

@@ -121,6 +121,8 @@ def stylize(
     cl, sl = config.content_layers, config.style_layers
     lw = config.style_layer_weights or (1.0 / len(sl),) * len(sl) if sl else ()
     layers = tuple(dict.fromkeys(cl + sl))
+    norm = config.gram == "normalised"
+    reduction = "gatys" if norm else "mean"
 
     def to_dev(img: Image.Image) -> torch.Tensor:
         return im.to_tensor(img).to(device)
@@ -157,7 +159,7 @@ def stylize(
                     for s in style_list:
                         s_long = max(16, round(max(size) * config.style_scale))
                         feats = net(to_dev(im.resize_long_side(s, s_long)), sl)
-                        per_style.append({k: gram_matrix(feats[k]) for k in sl})
+                        per_style.append({k: gram_matrix(feats[k], norm) for k in sl})
                     s_targets = {k: blend_grams([p[k] for p in per_style], blend) for k in sl}
 
             # --- start image for this scale ---
@@ -181,7 +183,7 @@ def stylize(
                     )
                 if sl:
                     terms["style"] = config.style_weight * sum(
-                        w * style_loss(gram_matrix(feats[k]), s_targets[k]) for k, w in zip(sl, lw)
+                        w * style_loss(gram_matrix(feats[k], norm), s_targets[k], reduction) for k, w in zip(sl, lw)
                     )
                 if config.tv_weight:
                     terms["tv"] = config.tv_weight * tv_loss(x)
