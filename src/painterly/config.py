@@ -26,6 +26,15 @@ VGG_LAYERS: tuple[str, ...] = (
     "conv5_1", "relu5_1", "conv5_2", "relu5_2", "conv5_3", "relu5_3", "conv5_4", "relu5_4", "pool5",
 )  # fmt: skip
 
+# scales=0 (auto) adds a coarse scale only when it would be at least this big. Starting from
+# the instant preview does the coarse scale's job (a painted picture with the photo's layout)
+# in a second, and a small coarse scale loses style on upsampling: at 512 px, one scale from
+# the preview reached both baselines' quality in 3-10 full-size steps, while two scales spent
+# ~60 s at 256 px ending below the preview's own scores; at 256 px a 128 px coarse scale's
+# upsampled images scored 0.94 on style against 0.98 for one scale (benchmarks/RESULTS.md,
+# "Tuning the presets").
+MIN_AUTO_SCALE = 512
+
 MAX_SIZE = 4096  # longest output side we accept; 2048 px already takes ~8 GB of activations
 
 
@@ -46,12 +55,13 @@ class StyleConfig:
 
     # --- output -----------------------------------------------------------------------
     size: int = _f(512, "Long side of the output in pixels; the aspect ratio is kept.", min=16, max=MAX_SIZE)
-    steps: int = _f(200, "Total optimisation steps, summed over all scales.", min=1, max=100_000)
+    steps: int = _f(80, "Total optimisation steps, summed over all scales.", min=1, max=100_000)
     scales: int = _f(
-        2,
+        0,
         "Coarse-to-fine scales: optimise at size/2^(n-1), upsample, continue. "
-        "Most steps go to the small scales, where they are cheap.",
-        min=1, max=6,
+        "Most steps go to the small scales, where they are cheap. "
+        f"0 = auto: two when half the size is at least {MIN_AUTO_SCALE} px, else one.",
+        min=0, max=6,
     )  # fmt: skip
     # --- loss ---------------------------------------------------------------------------
     content_weight: float = _f(1.0, "Weight of the content loss (alpha in Gatys et al.).", min=0.0)
@@ -180,7 +190,7 @@ def validate(cfg: StyleConfig) -> None:
             f"style_layer_weights has {len(cfg.style_layer_weights)} values but there are "
             f"{len(cfg.style_layers)} style layers"
         )
-    if cfg.size >> (cfg.scales - 1) < 16:
+    if cfg.scales and cfg.size >> (cfg.scales - 1) < 16:
         raise ConfigError(f"scales={cfg.scales} makes the smallest scale under 16 px at size={cfg.size}")
 
 
@@ -189,11 +199,12 @@ def validate(cfg: StyleConfig) -> None:
 def scale_plan(config: StyleConfig, width: int, height: int) -> list[tuple[tuple[int, int], int]]:
     """[(size (w, h), steps)] per scale, coarsest first.
 
-    Scale i of n optimises at size/2^(n-1-i). Steps are shared in proportion 2^(n-1-i): a
+    Scale i of n optimises at size/2^(n-1-i); n is config.scales, or with 0 (auto) two
+    scales when the coarse one would be at least MIN_AUTO_SCALE px, else one. Steps are shared in proportion 2^(n-1-i): a
     step at half the size costs a quarter, so most of the work happens where it is cheap
     and the full-size scales only refine.
     """
-    n = config.scales
+    n = config.scales or (2 if config.size // 2 >= MIN_AUTO_SCALE else 1)
     shares = [2.0 ** (n - 1 - i) for i in range(n)]
     total = sum(shares)
     steps = [max(1, math.floor(config.steps * s / total)) for s in shares]

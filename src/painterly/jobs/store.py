@@ -42,7 +42,7 @@ from typing import Iterator, NamedTuple, Optional, Sequence, Union
 from PIL import Image
 
 from .. import images as im
-from ..config import ConfigError, StyleConfig
+from ..config import ConfigError, StyleConfig, scale_plan
 
 Upload = Union[bytes, bytearray, Image.Image]
 
@@ -360,7 +360,8 @@ class JobStore:
                 c.execute(
                     "INSERT INTO jobs (id, owner, status, config, n_styles, width, height, created, updated, steps, scales)"
                     " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (job_id, owner, config.to_json(), len(paintings), width, height, now, now, config.steps, config.scales),
+                    (job_id, owner, config.to_json(), len(paintings), width, height, now, now, config.steps,
+                     len(scale_plan(config, *photo.size))),
                 )  # fmt: skip
         except BaseException:
             shutil.rmtree(final, ignore_errors=True)
