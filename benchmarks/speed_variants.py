@@ -16,6 +16,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from painterly import vgg
 from painterly.losses import content_loss, gram_matrix, style_loss
 from painterly.vgg import get_vgg
 
@@ -45,7 +46,7 @@ def forward(net, x, wanted, inplace: bool):
     return out
 
 
-def make_step(net, size: int, *, inplace: bool, symgram: bool):
+def make_step(net, size: int, *, inplace: bool, symgram: bool, compiled: bool = False, recompute: bool = True):
     layers = tuple(dict.fromkeys(CL + SL))
     gram = gram_matrix if symgram else gram_bmm  # painterly's: (M, C) layout, one-product backward
     g = torch.Generator().manual_seed(0)
@@ -56,13 +57,25 @@ def make_step(net, size: int, *, inplace: bool, symgram: bool):
         st = {k: gram_matrix(f[k]) for k in SL}
     x = torch.rand(1, 3, size, size, generator=g).requires_grad_(True)
 
-    def step() -> float:
-        x.grad = None
+    def loss_of(x: torch.Tensor) -> torch.Tensor:
         feats = forward(net, x, set(layers), inplace)
-        loss = sum(content_loss(feats[k], ct[k], "mean") for k in CL) + 5e-3 * sum(
+        return sum(content_loss(feats[k], ct[k], "mean") for k in CL) + 5e-3 * sum(
             0.2 * style_loss(gram(feats[k]), st[k]) for k in SL
         )
-        loss.backward()
+
+    # torch.compile (inductor, C++ on CPU) of forward + losses; backward through its AOT graph.
+    fn = torch.compile(loss_of, dynamic=False) if compiled else loss_of
+
+    def step() -> float:
+        x.grad = None
+        limit = vgg.CHECKPOINT_PIXELS
+        if not recompute:  # keep every activation, however large the image (vgg.VGG19.forward)
+            vgg.CHECKPOINT_PIXELS = 1 << 62
+        try:
+            loss = fn(x)
+            loss.backward()
+        finally:
+            vgg.CHECKPOINT_PIXELS = limit
         return float(loss.detach())
 
     return step
@@ -82,6 +95,8 @@ def main() -> None:
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--malloc", action="store_true", help="apply the mallopt setting to every variant")
+    p.add_argument("--compile", action="store_true", help="add torch.compile of the kept variant (compile time reported)")
+    p.add_argument("--variants", default="", help="comma-separated subset to run, e.g. 'both,no recompute'")
     args = p.parse_args()
     torch.set_num_threads(2)
     set_malloc(args.malloc)
@@ -92,7 +107,19 @@ def main() -> None:
         "sym gram": make_step(net, args.size, inplace=False, symgram=True),
         "both": make_step(net, args.size, inplace=True, symgram=True),
     }
-    losses = {k: v() for k, v in variants.items()}  # warm-up, and the losses must agree
+    # Above vgg.CHECKPOINT_PIXELS (2048 px) the kept forward recomputes two runs of layers to save memory.
+    variants["no recompute"] = make_step(net, args.size, inplace=True, symgram=True, recompute=False)
+    if args.compile:
+        variants["compiled"] = make_step(net, args.size, inplace=True, symgram=True, compiled=True)
+    if args.variants:
+        keep = {v.strip() for v in args.variants.split(",")} | {"plain"}
+        variants = {k: v for k, v in variants.items() if k in keep}
+    losses = {}
+    for k, v in variants.items():  # warm-up (compiles), and the losses must agree
+        t = time.perf_counter()
+        losses[k] = v()
+        if k == "compiled":
+            print(f"torch.compile: first step (compiling) took {time.perf_counter() - t:.1f} s")
     print("losses", {k: f"{v:.6g}" for k, v in losses.items()})
     best = {k: float("inf") for k in variants}
     cpu = {k: float("inf") for k in variants}  # process CPU time: less disturbed by other processes

@@ -27,12 +27,15 @@ CANDIDATES: dict[str, dict] = {
     "default": {},
     "scales3": {"scales": 3},
     "sw2e-2": {"style_weight": 2e-2},
+    "sw2e-3": {"style_weight": 2e-3},
     "sw1e-3": {"style_weight": 1e-3},
     "avgpool": {"pooling": "avg"},
     "preview-init": {"init": "preview"},
     "content-init": {"init": "content"},
     "adam-lr0.02": {"optimizer": "adam", "lr": 0.02},
     "scales1": {"scales": 1},
+    "content-relu2_2": {"content_layers": ("relu2_2", "relu4_2")},
+    "cw4": {"content_weight": 4.0},
 }
 
 
