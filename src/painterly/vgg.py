@@ -187,7 +187,8 @@ class VGG19(nn.Module):
         # Large images on a graph: recompute conv1_2..pool1 and conv2_2..pool2 in the
         # backward pass instead of keeping relu1_2's and relu2_2's outputs and the pools'
         # int64 indices, the biggest saved tensors (1.6 GB at 2048 x 1362). Costs one extra
-        # forward of conv1_2 and conv2_2, about 10 % of a step, only above CHECKPOINT_PIXELS.
+        # forward of conv1_2 and conv2_2: +7 % per step at 1600 px (benchmarks/RESULTS.md), only
+        # above CHECKPOINT_PIXELS.
         recompute = {}
         if torch.is_grad_enabled() and x.requires_grad and x.shape[-1] * x.shape[-2] > CHECKPOINT_PIXELS:
             recompute = {run[0]: run for run in _RECOMPUTED if run[-1] in self.names and not wanted & set(run)}
