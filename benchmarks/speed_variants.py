@@ -107,7 +107,7 @@ def main() -> None:
         "sym gram": make_step(net, args.size, inplace=False, symgram=True),
         "both": make_step(net, args.size, inplace=True, symgram=True),
     }
-    # Above vgg.CHECKPOINT_PIXELS (2048 px) the kept forward recomputes two runs of layers to save memory.
+    # Above vgg.CHECKPOINT_PIXELS (2 megapixels) the kept forward recomputes two runs of layers to save memory.
     variants["no recompute"] = make_step(net, args.size, inplace=True, symgram=True, recompute=False)
     if args.compile:
         variants["compiled"] = make_step(net, args.size, inplace=True, symgram=True, compiled=True)

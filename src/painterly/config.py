@@ -35,7 +35,7 @@ VGG_LAYERS: tuple[str, ...] = (
 # "Tuning the presets").
 MIN_AUTO_SCALE = 512
 
-MAX_SIZE = 4096  # longest output side we accept; 2048 px already takes ~8 GB of activations
+MAX_SIZE = 4096  # longest output side we accept; a 2048 px run already peaks near 8 GB
 
 
 class ConfigError(ValueError):
@@ -200,9 +200,9 @@ def scale_plan(config: StyleConfig, width: int, height: int) -> list[tuple[tuple
     """[(size (w, h), steps)] per scale, coarsest first.
 
     Scale i of n optimises at size/2^(n-1-i); n is config.scales, or with 0 (auto) two
-    scales when the coarse one would be at least MIN_AUTO_SCALE px, else one. Steps are shared in proportion 2^(n-1-i): a
-    step at half the size costs a quarter, so most of the work happens where it is cheap
-    and the full-size scales only refine.
+    scales when the coarse one would be at least MIN_AUTO_SCALE px, else one. Steps are
+    shared in proportion 2^(n-1-i): a step at half the size costs a quarter, so most of the
+    work happens where it is cheap and the full-size scales only refine.
     """
     n = config.scales or (2 if config.size // 2 >= MIN_AUTO_SCALE else 1)
     shares = [2.0 ** (n - 1 - i) for i in range(n)]
