@@ -30,7 +30,6 @@ CANDIDATES: dict[str, dict] = {
     "sw2e-3": {"style_weight": 2e-3},
     "sw1e-3": {"style_weight": 1e-3},
     "avgpool": {"pooling": "avg"},
-    "preview-init": {"init": "preview"},
     "content-init": {"init": "content"},
     "adam-lr0.02": {"optimizer": "adam", "lr": 0.02},
     "scales1": {"scales": 1},

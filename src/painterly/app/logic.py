@@ -12,7 +12,7 @@ import re
 import secrets
 from typing import Any, Iterable, Literal, Sequence
 
-from ..config import PRESET_HELP, PRESETS, ConfigError, StyleConfig, fields
+from ..config import PRESET_HELP, PRESETS, ConfigError, StyleConfig, fields, scale_plan
 
 # --- presets, in words a painter would use ---------------------------------------------------
 
@@ -85,9 +85,6 @@ def estimate_seconds(config: StyleConfig, width: int, height: int, calibration: 
     Sums steps x per-step cost over the engine's own coarse-to-fine schedule. ``calibration``
     scales the result (see ``calibration_from``).
     """
-
-    from ..config import scale_plan
-
     work = sum(n * _step_seconds(config, w, h) for (w, h), n in scale_plan(config, width, height))
     return calibration * (SETUP_SECONDS + work)
 
