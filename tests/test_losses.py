@@ -93,3 +93,114 @@ def test_losses_have_gradients(feats):
     x = feats[:1].clone().requires_grad_(True)
     (style_loss(gram_matrix(x), gram_matrix(feats[1:])) + content_loss(x, feats[1:]) + tv_loss(x)).backward()
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+# --- distribution-matching losses ------------------------------------------------------------
+
+
+def _positions(f: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, M, C): one row per position, slowly and obviously."""
+    b, c, h, w = f.shape
+    return torch.stack([torch.stack([f[i, :, y, x] for y in range(h) for x in range(w)]) for i in range(b)])
+
+
+def slow_w2(x: torch.Tensor, s: torch.Tensor) -> float:
+    """W2^2 between the Gaussian fits of two feature sets, with scipy's matrix square root, / C."""
+    import numpy as np
+    from scipy.linalg import sqrtm
+
+    a, b = _positions(x)[0].numpy(), _positions(s)[0].numpy()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a = np.cov(a, rowvar=False, bias=True)
+    cov_b = np.cov(b, rowvar=False, bias=True)
+    root_b = sqrtm(cov_b).real
+    cross = sqrtm(root_b @ cov_a @ root_b).real
+    return float((((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(cross)) / a.shape[1])
+
+
+def test_w2_loss_is_the_gaussian_wasserstein_distance(feats):
+    from painterly.losses import blend_moments, feature_moments, w2_loss
+
+    x, s = feats[:1], feats[1:]
+    target = blend_moments([feature_moments(s)], [1.0])
+    assert float(w2_loss(x, target)) == pytest.approx(slow_w2(x, s), rel=1e-6)
+    assert float(w2_loss(s, target)) == pytest.approx(0.0, abs=1e-9)  # zero at the target
+
+
+def test_w2_gradient_is_the_analytic_one():
+    from painterly.losses import blend_moments, feature_moments, w2_loss
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(1, 3, 4, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    target = blend_moments([feature_moments(torch.randn(1, 3, 5, 4, generator=gen, dtype=torch.float64))], [1.0])
+    assert torch.autograd.gradcheck(lambda t: w2_loss(t, target), (x,))
+
+
+def test_w2_blend_is_the_mixtures_moments(feats):
+    # The moments of two paintings blended 1:1 are those of the union of their positions.
+    from painterly.losses import blend_moments, feature_moments, w2_loss
+
+    a, b, x = feats[:1], feats[1:], feats[:1] * 0.5
+    blended = blend_moments([feature_moments(a), feature_moments(b)], [2.0, 2.0])
+    union = blend_moments([feature_moments(torch.cat([a, b], dim=2))], [1.0])
+    torch.testing.assert_close(blended.mean, union.mean)
+    torch.testing.assert_close(blended.cov, union.cov)
+    torch.testing.assert_close(w2_loss(x, blended), w2_loss(x, union))
+    with pytest.raises(ValueError, match="not all be zero"):
+        blend_moments([feature_moments(a)], [0.0])
+
+
+def slow_sliced(x: torch.Tensor, s: torch.Tensor, proj: torch.Tensor) -> float:
+    """Per direction, sort both projections and average the squared differences; sum / C."""
+    a, b = _positions(x)[0], _positions(s)[0]
+    total = 0.0
+    for k in range(proj.shape[1]):
+        pa = sorted(float(v) for v in a @ proj[:, k])
+        pb = sorted(float(v) for v in b @ proj[:, k])
+        total += sum((u - v) ** 2 for u, v in zip(pa, pb)) / len(pa)
+    return total / a.shape[1]
+
+
+def test_sliced_loss_is_the_sliced_wasserstein_distance(feats):
+    from painterly.losses import sliced_loss, sliced_projections, sliced_sorted
+
+    x, s = feats[:1], feats[1:]
+    proj = sliced_projections(3, seed=0).double()
+    torch.testing.assert_close(proj.norm(dim=0), torch.ones(3, dtype=torch.float64))  # unit directions
+    torch.testing.assert_close(proj, sliced_projections(3, seed=0).double())  # fixed by the seed
+    target = sliced_sorted(s, proj)
+    assert float(sliced_loss(x, target, proj)) == pytest.approx(slow_sliced(x, s, proj), rel=1e-9)
+    assert float(sliced_loss(s, target, proj)) == 0.0
+    # The painting may have another number of positions: its quantiles are resampled.
+    s_big = s.repeat_interleave(2, dim=3)  # every value twice: the same distribution
+    assert float(sliced_loss(s, sliced_sorted(s_big, proj), proj)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_sliced_blend_is_a_sample_of_the_mixture(feats):
+    from painterly.losses import blend_sliced, sliced_loss, sliced_projections, sliced_sorted
+
+    a, b = feats[:1], feats[1:]
+    proj = sliced_projections(3, seed=1).double()
+    blended = blend_sliced([sliced_sorted(a, proj), sliced_sorted(b, proj)], [1.0, 1.0])
+    union = sliced_sorted(torch.cat([a, b], dim=3), proj)
+    torch.testing.assert_close(blended, union)  # equal weights, equal sizes: exactly the union
+    # Weight 0 leaves a painting out.
+    torch.testing.assert_close(blend_sliced([sliced_sorted(a, proj), sliced_sorted(b, proj)], [1.0, 0.0]),
+                               sliced_sorted(a, proj))  # fmt: skip
+    x = torch.zeros_like(a)
+    assert float(sliced_loss(x, blended, proj)) > 0
+
+
+def test_style_distance_dispatches_each_kind(feats):
+    from painterly.losses import STYLE_LOSS_SCALE, blend_statistics, sliced_projections, style_distance, style_statistic
+
+    x, s = feats[:1], feats[1:]
+    proj = sliced_projections(3, seed=0).double()
+    for kind in ("gram", "w2", "sliced"):
+        target = blend_statistics([style_statistic(s, kind, projections=proj)], [1.0], kind)
+        assert float(style_distance(s, target, kind, projections=proj)) == pytest.approx(0.0, abs=1e-9)
+        assert float(style_distance(x, target, kind, projections=proj)) > 0
+        assert STYLE_LOSS_SCALE[kind] > 0
+    raw = blend_statistics([style_statistic(s, "gram", normalize=False)], [1.0], "gram")
+    torch.testing.assert_close(style_distance(x, raw, "gram", normalize=False),
+                               style_loss(gram_matrix(x, False), gram_matrix(s, False), "mean"))  # fmt: skip

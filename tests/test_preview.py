@@ -133,8 +133,21 @@ def test_luminance_mode_keeps_the_photos_colours(content_img, style_img):
     # Not exactly the photo's chroma: the recombined YIQ is clipped to the RGB gamut.
     kept_err, plain_err = (float(np.abs(_chroma(x) - photo).mean()) for x in (kept, plain))
     assert kept_err < 0.25 * plain_err, (kept_err, plain_err)
+    # color_strength sets how far the paintings' brightness is matched; the colours stay the photo's.
     off = preview(content_img, style_img, size=48, color="luminance", color_strength=0.0)
-    assert np.array_equal(_arr(off), _arr(plain))
+    assert float(np.abs(_chroma(off) - photo).mean()) < 0.25 * plain_err
+
+
+def test_luminance_mode_keeps_a_night_photo_dark(content_img):
+    # As stylize: the painting's brightness is matched to the photo's (Gatys et al. 2016).
+    night = Image.fromarray((_arr(content_img) * 0.25).astype(np.uint8))  # _arr is 0..255
+    bright = Image.fromarray(np.full((40, 40, 3), (250, 230, 180), np.uint8))
+    luma = np.array([0.299, 0.587, 0.114]) / 255.0
+    photo = float((_arr(night) @ luma).mean())
+    kept = float((_arr(preview(night, bright, size=48, color="luminance")) @ luma).mean())
+    plain = float((_arr(preview(night, bright, size=48)) @ luma).mean())
+    assert abs(kept - photo) < abs(plain - photo)
+    assert abs(kept - photo) < 0.08, (kept, photo, plain)
 
 
 def test_histogram_mode_moves_the_colours_towards_the_photo(content_img, style_img):

@@ -456,6 +456,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
             "snapshots": snapshots,
             "loss_log": str(log) if log else None,
             "preset": args.preset,
+            "precision": last[0].precision if last else None,
             "config": cfg.to_dict(),
         }
         print(json.dumps(summary))

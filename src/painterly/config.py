@@ -84,6 +84,13 @@ class StyleConfig:
         "squared (the form the classic recipe's weights were set for).",
         choices=("normalised", "raw"),
     )
+    style_loss: Literal["gram", "w2", "sliced"] = _f(
+        "gram",
+        "How the painting's feature statistics are matched: 'gram' (Gatys et al.: Gram matrices), "
+        "'w2' (Wasserstein-2 between Gaussian fits: means and covariances) or 'sliced' (sliced "
+        "Wasserstein, Heitz et al. 2021: whole feature distributions along fixed directions).",
+        choices=("gram", "w2", "sliced"),
+    )
     content_reduction: Literal["mean", "sum"] = _f(
         "mean",
         "Content loss form: 'sum' is the paper's 1/2*sum((F-P)^2), which grows with the image; "
@@ -107,13 +114,28 @@ class StyleConfig:
     style_scale: float = _f(1.0, "Size of the style image relative to the output (bigger = larger brush strokes).", min=0.05, max=4.0)  # fmt: skip
     color: Literal["none", "luminance", "histogram"] = _f(
         "none",
-        "Keep the photo's colours: 'luminance' transfers style on brightness only; "
+        "Keep the photo's colours: 'luminance' transfers style on brightness only (Gatys et al. "
+        "2016), the painting's brightness matched to the photo's so a night stays a night; "
         "'histogram' recolours the painting to the photo's colour statistics first.",
         choices=("none", "luminance", "histogram"),
     )
-    color_strength: float = _f(1.0, "How much of the photo's colour to keep, 0..1 (with --color).", min=0.0, max=1.0)
+    color_strength: float = _f(
+        1.0,
+        "How much of the photo's colour to keep, 0..1 (with --color): with 'histogram', how far the "
+        "painting is recoloured to the photo's palette; with 'luminance', how far the painting's "
+        "brightness is matched to the photo's (the colours are always the photo's).",
+        min=0.0,
+        max=1.0,
+    )
     # --- runtime ------------------------------------------------------------------------
     preview_every: int = _f(10, "Send a preview image to the progress callback every N steps (0 = never).", min=0)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = _f(
+        "auto",
+        "Arithmetic of the VGG convolutions: 'auto' uses bf16 where the hardware runs it fast (a CPU "
+        "with AMX or AVX512-BF16, a CUDA GPU with bf16) and fp32 elsewhere. The image, the style "
+        "statistics, the losses and the optimiser always stay fp32.",
+        choices=("auto", "fp32", "bf16", "fp16"),
+    )
     device: Literal["auto", "cpu", "cuda", "mps"] = _f("auto", "Where to compute.", choices=("auto", "cpu", "cuda", "mps"))  # fmt: skip
     threads: int = _f(0, "CPU threads (0 = one per physical core).", min=0)
     weights: str = _f("", "Path to a local VGG19 weights file (torchvision vgg19 state dict .pth); empty = bundled.")
@@ -255,6 +277,7 @@ CLASSIC = StyleConfig(
     clamp=False,
     pooling="max",
     preview_every=100,
+    precision="fp32",  # the recipe's arithmetic; bf16 would be a different (if close) picture
 )
 
 # Best result per second on a 2-core CPU (see benchmarks/RESULTS.md for the evidence).

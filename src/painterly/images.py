@@ -212,6 +212,30 @@ def luminance_transfer(result: Image.Image, content: Image.Image, strength: floa
     return _img((1 - strength) * res + strength * mixed)
 
 
+def _luma(a: np.ndarray) -> np.ndarray:
+    return a @ _RGB2YIQ[0]
+
+
+def luminance_only(img: Image.Image) -> Image.Image:
+    """The image's luminance Y as a grey RGB image (what the VGG reads in luminance-only transfer)."""
+    y = _luma(_arr(img))
+    return _img(np.repeat(y[..., None], 3, axis=-1))
+
+
+def match_luminance(style: Image.Image, content: Image.Image, strength: float = 1.0) -> Image.Image:
+    """The painting's luminance, as grey RGB, with its mean and spread moved to the photo's.
+
+    Gatys et al. (2016), "Preserving colour in neural artistic style transfer": before a
+    luminance-only transfer, the style's luminance is matched to the content's
+    (Y_s' = sigma_c / sigma_s * (Y_s - mu_s) + mu_c), so that a dark photo stays dark and a
+    pale one pale. ``strength`` 0..1 blends from the painting's own luminance to the match.
+    """
+    ys, yc = _luma(_arr(style)), _luma(_arr(content))
+    matched = (ys - ys.mean()) * (yc.std() / max(float(ys.std()), 1e-6)) + yc.mean()
+    y = (1 - strength) * ys + strength * matched
+    return _img(np.repeat(y[..., None], 3, axis=-1))
+
+
 def match_color(style: Image.Image, content: Image.Image, strength: float = 1.0) -> Image.Image:
     """Recolour ``style`` so its RGB mean and covariance match ``content``'s.
 

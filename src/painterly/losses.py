@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Literal, Sequence
 
 import torch
+import torch.nn.functional as F
 
 
 def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
@@ -81,3 +82,191 @@ def blend_grams(grams: Sequence[torch.Tensor], weights: Sequence[float]) -> torc
     if total <= 0:
         raise ValueError("style blend weights must not all be zero")
     return sum(g * (w / total) for g, w in zip(grams, weights))  # type: ignore[return-value]
+
+
+# --- distribution-matching style losses ------------------------------------------------------
+#
+# The Gram matrix is an uncentred second moment: it mixes the features' means with their
+# covariance and says nothing of the rest of their distribution, which is what shows as the
+# Gram loss's washed-out colours and contrast oscillations (Risser et al. 2017; Heitz et al.
+# 2021). Two losses match more of the distribution at about the Gram's cost:
+#  - "w2": the Wasserstein-2 distance between Gaussian fits (mean and covariance) of the
+#    features, as in crowsonkb/style-transfer-pytorch (after Kolkin et al. 2019's moment
+#    matching and Gatys' own remark that the Gram is a second moment);
+#  - "sliced": the sliced Wasserstein distance of Heitz et al., "A Sliced Wasserstein Loss for
+#    Neural Texture Synthesis" (CVPR 2021): the features projected on fixed directions, each
+#    projection's sorted values matched to the painting's (1-D optimal transport).
+# Both are divided by the number of channels so that one weight serves every layer width.
+
+
+def feature_moments(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean (B, C), second moment E[f f^T] (B, C, C)) over the positions of (B, C, H, W) features.
+
+    Raw (uncentred) moments, so the moments of a mixture of several paintings are the
+    weighted means of theirs (see blend_moments).
+    """
+    b, c, h, w = features.shape
+    f = features.permute(0, 2, 3, 1).reshape(b, h * w, c)  # (B, M, C)
+    return f.mean(1), _SymGram.apply(f) / (h * w)
+
+
+class W2Target:
+    """A painting's Gaussian fit at one layer: mean, covariance and the covariance's square root."""
+
+    def __init__(self, mean: torch.Tensor, second: torch.Tensor) -> None:
+        self.mean = mean  # (B, C)
+        self.cov = second - mean.unsqueeze(-1) * mean.unsqueeze(-2)  # (B, C, C)
+        self.cov_sqrt = _psd_sqrt(self.cov)
+        self.trace = self.cov.diagonal(dim1=-2, dim2=-1).sum(-1)  # (B,)
+
+
+def blend_moments(moments: Sequence[tuple[torch.Tensor, torch.Tensor]], weights: Sequence[float]) -> W2Target:
+    """The W2 target of several paintings: the mixture's mean and second moment (both linear)."""
+    total = float(sum(weights))
+    if total <= 0:
+        raise ValueError("style blend weights must not all be zero")
+    mean = sum(m * (w / total) for (m, _), w in zip(moments, weights))
+    second = sum(s * (w / total) for (_, s), w in zip(moments, weights))
+    return W2Target(mean, second)  # type: ignore[arg-type]
+
+
+def w2_loss(features: torch.Tensor, target: W2Target) -> torch.Tensor:
+    """Squared Wasserstein-2 distance between Gaussian fits, divided by the channel count C.
+
+    W2^2 = |mu - mu_s|^2 + tr(S) + tr(S_s) - 2 tr((S_s^1/2 S S_s^1/2)^1/2)  (Dowson & Landau 1982).
+    """
+    mean, second = feature_moments(features)
+    cov = second - mean.unsqueeze(-1) * mean.unsqueeze(-2)
+    cross = _TraceSqrt.apply(target.cov_sqrt @ cov @ target.cov_sqrt)  # (B,)
+    w2 = (mean - target.mean).pow(2).sum(-1) + cov.diagonal(dim1=-2, dim2=-1).sum(-1) + target.trace - 2 * cross
+    return w2.sum() / features.shape[1]
+
+
+def _psd_sqrt(m: torch.Tensor) -> torch.Tensor:
+    """Square root of symmetric positive semi-definite matrices (no gradient needed)."""
+    vals, vecs = torch.linalg.eigh(m.detach().double())  # float64: float32 eigh is slow and loses the small eigenvalues
+    return ((vecs * vals.clamp_min(0).sqrt().unsqueeze(-2)) @ vecs.transpose(-1, -2)).to(m.dtype)
+
+
+class _TraceSqrt(torch.autograd.Function):
+    """tr(A^1/2) of symmetric PSD (B, C, C) matrices, with its gradient A^-1/2 / 2.
+
+    By eigendecomposition rather than Newton-Schulz iterations: exact (Newton-Schulz leaves
+    the small eigenvalues unconverged, so the loss would not be zero at the target) and one
+    float64 eigh of a 512 x 512 matrix is ~20 ms on a CPU. Eigenvalues under 1e-7 of the
+    largest get a clamped gradient: those directions carry no variance to match.
+    """
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        vals, vecs = torch.linalg.eigh(a.detach().double())
+        vals = vals.clamp_min(0)
+        ctx.save_for_backward(vals, vecs)
+        ctx.dtype = a.dtype
+        return vals.sqrt().sum(-1).to(a.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        vals, vecs = ctx.saved_tensors
+        floor = vals.amax(-1, keepdim=True).clamp_min(1e-30) * 1e-7
+        inv_sqrt = 0.5 / vals.clamp_min(floor).sqrt()  # d sqrt(l) / dl
+        g = (vecs * inv_sqrt.unsqueeze(-2)) @ vecs.transpose(-1, -2)
+        return (g * grad.double().view(-1, 1, 1)).to(ctx.dtype)
+
+
+def sliced_projections(channels: int, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(C, C) fixed random unit directions: drawn once per scale from ``seed``, so that L-BFGS
+    sees one deterministic objective (Heitz et al. draw new ones every step, for Adam)."""
+    gen = torch.Generator().manual_seed(seed)
+    p = torch.randn(channels, channels, generator=gen)
+    return (p / p.norm(dim=0, keepdim=True)).to(device)
+
+
+def sliced_sorted(features: torch.Tensor, projections: torch.Tensor) -> torch.Tensor:
+    """The features projected on each direction, sorted over positions: (B, K, M)."""
+    b, c, h, w = features.shape
+    f = features.permute(0, 2, 3, 1).reshape(b, h * w, c)  # (B, M, C)
+    return torch.sort((f @ projections).transpose(1, 2), dim=-1).values
+
+
+def _resample_sorted(sorted_values: torch.Tensor, n: int) -> torch.Tensor:
+    """A sorted sample (B, K, N) as n quantiles (B, K, n): the inverse CDF, linearly interpolated."""
+    if sorted_values.shape[-1] == n:
+        return sorted_values
+    return F.interpolate(sorted_values, size=n, mode="linear", align_corners=False)
+
+
+def blend_sliced(targets: Sequence[torch.Tensor], weights: Sequence[float]) -> torch.Tensor:
+    """One sorted target from several paintings': a sample of their mixture.
+
+    Each painting contributes quantiles in proportion to its weight; the union, sorted, is a
+    sample of the mixture distribution along every direction.
+    """
+    total = float(sum(weights))
+    if total <= 0:
+        raise ValueError("style blend weights must not all be zero")
+    kept = [(t, w) for t, w in zip(targets, weights) if w > 0]
+    if len(kept) == 1:
+        return kept[0][0]
+    n = sum(t.shape[-1] for t in targets)
+    parts = [_resample_sorted(t, max(1, round(n * w / total))) for t, w in kept]
+    return torch.sort(torch.cat(parts, dim=-1), dim=-1).values
+
+
+def sliced_loss(features: torch.Tensor, target: torch.Tensor, projections: torch.Tensor) -> torch.Tensor:
+    """Sliced Wasserstein-2 loss (Heitz et al. 2021), divided by the channel count as w2_loss is.
+
+    mean over directions and positions of (sorted projections - the painting's quantiles)^2,
+    times K / C, i.e. the sum over directions of the 1-D W2^2 divided by C.
+    """
+    mine = sliced_sorted(features, projections)
+    theirs = _resample_sorted(target, mine.shape[-1])
+    return (mine - theirs).pow(2).mean(-1).sum() / features.shape[1]
+
+
+# --- one interface over the three style losses (what stylize calls) ---------------------------
+
+# Each loss times its factor gives about the same style/content balance for the same
+# style_weight (calibrated on the first step from the photo, see benchmarks/RESULTS.md), so
+# that the presets' and the studio's strength levels keep their meaning with any loss.
+STYLE_LOSS_SCALE: dict[str, float] = {"gram": 1.0, "w2": 7e4, "sliced": 1.7e5}
+
+StyleLossKind = Literal["gram", "w2", "sliced"]
+
+
+def style_statistic(
+    features: torch.Tensor, kind: StyleLossKind, *, normalize: bool = True, projections: torch.Tensor | None = None
+):
+    """What a painting contributes at one layer: its Gram, its moments, or its sorted projections."""
+    if kind == "gram":
+        return gram_matrix(features, normalize)
+    if kind == "w2":
+        return feature_moments(features)
+    assert projections is not None
+    return sliced_sorted(features, projections)
+
+
+def blend_statistics(stats: Sequence, weights: Sequence[float], kind: StyleLossKind):
+    """One target from the statistics of several paintings (of one painting, too)."""
+    if kind == "gram":
+        return blend_grams(stats, weights)
+    if kind == "w2":
+        return blend_moments(stats, weights)
+    return blend_sliced(stats, weights)
+
+
+def style_distance(
+    features: torch.Tensor,
+    target,
+    kind: StyleLossKind,
+    *,
+    normalize: bool = True,
+    projections: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The style loss of one layer under ``kind`` (Gram: Gatys' E_l, or mean((G-A)^2) on raw Grams)."""
+    if kind == "gram":
+        return style_loss(gram_matrix(features, normalize), target, "gatys" if normalize else "mean")
+    if kind == "w2":
+        return w2_loss(features, target)
+    assert projections is not None
+    return sliced_loss(features, target, projections)

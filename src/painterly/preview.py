@@ -328,10 +328,10 @@ def preview(
             redrawn by the network, nearly unchanged) to the painting's (1).
         style_blend: weight per style image when several are given (non-negative, not all
             zero); empty means equal. The paintings are mixed in embedding space.
-        color: "none", "luminance" (keep the photo's colours, take the brightness from the
-            result) or "histogram" (recolour the paintings to the photo's colour statistics
-            first), as ``StyleConfig.color``.
-        color_strength: 0..1, how much of the photo's colour to keep with ``color``.
+        color: "none", "luminance" (style on brightness only, the paintings' brightness
+            matched to the photo's; the photo's colours) or "histogram" (recolour the
+            paintings to the photo's colour statistics first), as ``StyleConfig.color``.
+        color_strength: 0..1, as ``StyleConfig.color_strength``.
 
     Returns:
         An RGB image of size ``painterly.images.fit_size(*content.size, size)``.
@@ -361,6 +361,12 @@ def preview(
     # The photo at the network's input size, for the network and the colour statistics
     # (those of a 384 px copy are the photo's, at a fraction of a 12 MP photo's cost).
     small = _fit(photo, _networks().size)
+    if color == "luminance":
+        # Luminance-only transfer, as stylize does it (Gatys et al. 2016): the network sees
+        # the photo's brightness and the paintings' brightness matched to the photo's, and
+        # the photo's colours go back on afterwards.
+        small = im.luminance_only(small)
+        squares = [_as_array(im.match_luminance(_as_image(sq), photo, color_strength)) for sq in squares]
     if color == "histogram" and color_strength > 0:
         # Gatys et al. (2016) colour matching, applied to what the network sees: the crop.
         squares = [_as_array(im.match_color(_as_image(sq), small, color_strength)) for sq in squares]
@@ -376,7 +382,7 @@ def preview(
         grow = target[0] > out.width
         out = out.resize(target, Image.Resampling.BICUBIC if grow else Image.Resampling.LANCZOS)
     if color == "luminance":
-        out = im.luminance_transfer(out, photo, color_strength)
+        out = im.luminance_transfer(out, photo)
     return out
 
 

@@ -21,7 +21,8 @@ from PIL import Image
 
 from . import images as im
 from .config import DEFAULT, StyleConfig, scale_plan  # noqa: F401 - scale_plan re-exported
-from .losses import blend_grams, content_loss, gram_matrix, style_loss, tv_loss
+from . import precision as prec
+from .losses import STYLE_LOSS_SCALE, blend_statistics, content_loss, sliced_projections, style_distance, style_statistic, tv_loss
 from .vgg import get_vgg
 
 
@@ -46,6 +47,7 @@ class Progress:
     losses: Mapping[str, float]  # weighted terms: content, style, tv
     elapsed: float  # seconds since the run started
     image: Optional[Image.Image] = field(default=None, compare=False)
+    precision: str = "fp32"  # what the convolutions run in (config.precision resolved)
 
     @property
     def fraction(self) -> float:
@@ -112,6 +114,12 @@ def stylize(
     style_list = [im.load_image(s, name="style image") for s in style_list]
     if config.color == "histogram":
         style_list = [im.match_color(s, content, config.color_strength) for s in style_list]
+    photo = content  # keeps its colours for the end of a luminance-only run
+    if config.color == "luminance":
+        # Gatys et al. (2016): style transferred on luminance only, the paintings' luminance
+        # matched to the photo's first; the photo's colours go back on in finish().
+        style_list = [im.match_luminance(s, content, config.color_strength) for s in style_list]
+        content = im.luminance_only(content)
     blend = config.style_blend or (1.0,) * len(style_list)
 
     device = pick_device(config.device)
@@ -121,8 +129,15 @@ def stylize(
     cl, sl = config.content_layers, config.style_layers
     lw = config.style_layer_weights or (1.0 / len(sl),) * len(sl) if sl else ()
     layers = tuple(dict.fromkeys(cl + sl))
+    kind = config.style_loss
     norm = config.gram == "normalised"
-    reduction = "gatys" if norm else "mean"
+    precision = prec.resolve(config.precision, device.type)
+
+    def features(img: torch.Tensor, names: Sequence[str]) -> dict[str, torch.Tensor]:
+        # Convolutions in the run's precision; every statistic and loss in fp32 (precision.py).
+        with prec.autocast(precision, device.type):
+            out = net(img, names)
+        return {k: v.float() for k, v in out.items()}
 
     def to_dev(img: Image.Image) -> torch.Tensor:
         return im.to_tensor(img).to(device)
@@ -132,7 +147,7 @@ def stylize(
         if out.size != final_size:
             out = out.resize(final_size, Image.Resampling.BICUBIC)
         if config.color == "luminance":
-            out = im.luminance_transfer(out, content, config.color_strength)
+            out = im.luminance_transfer(out, photo)
         return out
 
     plan = scale_plan(config, *content.size)
@@ -150,17 +165,21 @@ def stylize(
                 continue
             # --- targets for this scale (no graph needed) ---
             c_img = content.resize(size, Image.Resampling.LANCZOS)
+            # Sliced Wasserstein directions: fixed for the scale, so L-BFGS sees one objective.
+            proj = {k: sliced_projections(net.channels(k), config.seed + 7919 * si + i, device)
+                    for i, k in enumerate(sl)} if kind == "sliced" else {}  # fmt: skip
             with torch.inference_mode():
                 c_t = to_dev(c_img)
-                c_targets = {k: v.clone() for k, v in net(c_t, cl).items()} if cl else {}
+                c_targets = {k: v.clone() for k, v in features(c_t, cl).items()} if cl else {}
                 s_targets = {}
                 if sl:
                     per_style = []
                     for s in style_list:
                         s_long = max(16, round(max(size) * config.style_scale))
-                        feats = net(to_dev(im.resize_long_side(s, s_long)), sl)
-                        per_style.append({k: gram_matrix(feats[k], norm) for k in sl})
-                    s_targets = {k: blend_grams([p[k] for p in per_style], blend) for k in sl}
+                        feats = features(to_dev(im.resize_long_side(s, s_long)), sl)
+                        per_style.append({k: style_statistic(feats[k], kind, normalize=norm, projections=proj.get(k))
+                                          for k in sl})  # fmt: skip
+                    s_targets = {k: blend_statistics([p[k] for p in per_style], blend, kind) for k in sl}
 
             # --- start image for this scale ---
             if x is None:
@@ -175,15 +194,16 @@ def stylize(
 
             def closure() -> tuple[torch.Tensor, dict[str, float]]:
                 nonlocal best, best_loss
-                feats = net(x, layers)
+                feats = features(x, layers)
                 terms: dict[str, torch.Tensor] = {}
                 if cl:
                     terms["content"] = config.content_weight * sum(
                         content_loss(feats[k], c_targets[k], config.content_reduction) for k in cl
                     )
                 if sl:
-                    terms["style"] = config.style_weight * sum(
-                        w * style_loss(gram_matrix(feats[k], norm), s_targets[k], reduction) for k, w in zip(sl, lw)
+                    terms["style"] = config.style_weight * STYLE_LOSS_SCALE[kind] * sum(
+                        w * style_distance(feats[k], s_targets[k], kind, normalize=norm, projections=proj.get(k))
+                        for k, w in zip(sl, lw)
                     )
                 if config.tv_weight:
                     terms["tv"] = config.tv_weight * tv_loss(x)
@@ -205,7 +225,7 @@ def stylize(
                         Progress(
                             step=step, steps=config.steps, scale=si + 1, scales=len(plan), size=size,
                             loss=step_loss, losses=terms, elapsed=time.perf_counter() - t0,
-                            image=finish(x) if want_image else None,
+                            image=finish(x) if want_image else None, precision=precision,
                         )
                     )  # fmt: skip
             done += n_steps

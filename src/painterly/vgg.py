@@ -172,6 +172,13 @@ class VGG19(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
+    @staticmethod
+    def channels(layer: str) -> int:
+        """Number of feature maps of a named layer (the conv it follows, or the one it pools)."""
+        i = VGG_LAYERS.index(layer)
+        conv = next(n for n in reversed(VGG_LAYERS[: i + 1]) if n.startswith("conv"))
+        return _CONV_SHAPES[conv][0]
+
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """RGB [0,1] -> what the weights expect."""
         if self.preprocess == "caffe":

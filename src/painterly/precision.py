@@ -1,0 +1,69 @@
+"""Which arithmetic the VGG convolutions run in: decided once per process, from the hardware.
+
+Nearly all of a run's time is VGG19's convolutions (forward and backward), and fp32 already
+runs near the machine's convolution ceiling (benchmarks/RESULTS.md). bf16 halves the bytes and,
+on CPUs with AMX or AVX512-BF16 units, runs oneDNN's bf16 kernels about twice as fast (measured
+2.0-2.2x per 512 px step on such a Xeon). On CPUs without them bf16 is emulated and 10-100x
+slower, so ``auto`` must never pick it there. GPUs: bf16 where supported (Ampere and newer);
+fp16 only when asked for, since Gram matrices overflow fp16 (they are computed in fp32 here).
+
+Only the convolutions run in low precision (``torch.autocast``); features are cast back to
+fp32 before any statistic or loss, and the image and the optimiser's state stay fp32.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal, Optional
+
+import torch
+
+Precision = Literal["fp32", "bf16", "fp16"]
+CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux reports them (empty where /proc/cpuinfo is absent)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True on CPUs with bf16 units (AMX or AVX512-BF16) that torch's oneDNN can use."""
+    if not any(flag in cpu_flags() for flag in CPU_BF16_FLAGS):
+        return False
+    mkldnn_bf16 = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(mkldnn_bf16()) if mkldnn_bf16 is not None else True
+
+
+def cuda_has_bf16() -> bool:
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+@functools.lru_cache(maxsize=None)
+def resolve(name: str, device_type: str) -> Precision:
+    """The precision a run uses: ``name`` unless it is "auto", then the hardware's best.
+
+    Cached: the hardware does not change while the process runs.
+    """
+    if name != "auto":
+        if name == "fp16" and device_type == "cpu":
+            raise ValueError("precision fp16 is for GPUs; on a CPU use bf16 or fp32 (or auto)")
+        return name  # type: ignore[return-value]
+    if device_type == "cpu":
+        return "bf16" if cpu_has_fast_bf16() else "fp32"
+    if device_type == "cuda":
+        return "bf16" if cuda_has_bf16() else "fp32"
+    return "fp32"
+
+
+def autocast(precision: Precision, device_type: str) -> "torch.autocast":
+    """The context the VGG forward runs in (a no-op for fp32)."""
+    dtype: Optional[torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    return torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None)

@@ -1,0 +1,110 @@
+"""precision: bf16 only where the hardware has it, and only the convolutions in it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from painterly import precision
+from painterly.config import ConfigError, StyleConfig
+from painterly.stylize import stylize
+from painterly.vgg import get_vgg
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(autouse=True)
+def fresh_decision():
+    precision.resolve.cache_clear()
+    yield
+    precision.resolve.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (frozenset({"avx2", "fma"}), "fp32"),  # an AMD EPYC / older Xeon: bf16 would be emulated, 10-100x slower
+        (frozenset({"avx2", "avx512f", "avx512_bf16"}), "bf16"),
+        (frozenset({"avx2", "amx_tile", "amx_bf16"}), "bf16"),
+        (frozenset(), "fp32"),  # no /proc/cpuinfo: never guess bf16
+    ],
+)
+def test_auto_picks_bf16_only_on_cpus_with_bf16_units(monkeypatch, flags, expected):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: flags)
+    assert precision.resolve("auto", "cpu") == expected
+    assert precision.resolve("fp32", "cpu") == "fp32"  # an explicit choice is kept
+    assert precision.resolve("bf16", "cpu") == "bf16"
+
+
+def test_auto_on_gpus_and_fp16_on_cpu(monkeypatch):
+    monkeypatch.setattr(precision, "cuda_has_bf16", lambda: True)
+    assert precision.resolve("auto", "cuda") == "bf16"
+    monkeypatch.setattr(precision, "cuda_has_bf16", lambda: False)
+    precision.resolve.cache_clear()
+    assert precision.resolve("auto", "cuda") == "fp32"
+    assert precision.resolve("auto", "mps") == "fp32"
+    with pytest.raises(ValueError, match="fp16 is for GPUs"):
+        precision.resolve("fp16", "cpu")
+
+
+def test_the_option_is_validated():
+    assert StyleConfig().precision == "auto"
+    with pytest.raises(ConfigError, match="precision must be one of auto, fp32, bf16, fp16"):
+        StyleConfig(precision="fp8")
+
+
+def _step_gradient(prec: str) -> torch.Tensor:
+    """The gradient of a Gatys loss (relu4_2 content, five Gram layers) for one 64 px image."""
+    from painterly.losses import content_loss, gram_matrix, style_loss
+
+    net = get_vgg("relu5_1", "max")
+    gen = torch.Generator().manual_seed(0)
+    photo, painting = torch.rand(1, 3, 48, 64, generator=gen), torch.rand(1, 3, 64, 64, generator=gen)
+    sl = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    x = photo.clone().add_(0.1 * torch.randn(photo.shape, generator=gen)).clamp_(0, 1).requires_grad_(True)
+    with torch.no_grad(), precision.autocast(prec, "cpu"):
+        c = net(photo, ("relu4_2",))["relu4_2"].float()
+        s = {k: gram_matrix(v.float()) for k, v in net(painting, sl).items()}
+    with precision.autocast(prec, "cpu"):
+        f = net(x, ("relu4_2",) + sl)
+    loss = content_loss(f["relu4_2"].float(), c, "mean") + 5e-3 * sum(
+        style_loss(gram_matrix(f[k].float()), s[k]) for k in sl
+    )
+    (grad,) = torch.autograd.grad(loss, x)
+    return grad
+
+
+def test_a_bf16_steps_gradient_is_close_to_fp32s():
+    g32, g16 = _step_gradient("fp32"), _step_gradient("bf16")
+    assert g16.dtype == torch.float32  # the image's gradient stays fp32
+    cos = torch.nn.functional.cosine_similarity(g32.flatten(), g16.flatten(), dim=0)
+    assert float(cos) >= 0.99
+
+
+def test_only_the_convolutions_run_in_bf16(monkeypatch, content_img, style_img):
+    # Every statistic and loss must see fp32 features, whatever the convolutions ran in.
+    import painterly.stylize as engine
+
+    seen: set[torch.dtype] = set()
+    real = engine.style_distance
+
+    def spy(features, *args, **kwargs):
+        seen.add(features.dtype)
+        return real(features, *args, **kwargs)
+
+    monkeypatch.setattr(engine, "style_distance", spy)
+    steps: list = []
+    cfg = StyleConfig(size=48, steps=4, scales=1, precision="bf16", init="content")
+    out = stylize(content_img, style_img, cfg, on_progress=steps.append)
+    assert seen == {torch.float32}
+    assert isinstance(out, Image.Image) and out.size == (48, 32)
+    assert {p.precision for p in steps} == {"bf16"}
+    assert steps[-1].loss < steps[0].loss  # it converges
+
+
+def test_auto_reports_what_it_resolved_to(monkeypatch, content_img, style_img):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2"}))
+    steps: list = []
+    stylize(content_img, style_img, StyleConfig(size=32, steps=1, scales=1, init="content"), on_progress=steps.append)
+    assert steps[-1].precision == "fp32"
