@@ -135,6 +135,16 @@ def test_stylize_json_summary(capsys, files):
     assert summary["size"] == list(Image.open(out_jpg).size) and Image.open(out_jpg).format == "JPEG"
     assert set(summary["losses"]) == {"content", "style"} and summary["loss"] > 0 and summary["seconds"] > 0
     assert summary["config"]["size"] == 40 and summary["config"]["steps"] == 4 and summary["preset"] == "default"
+    assert summary["config"]["precision"] == "auto" and summary["precision"] in ("fp32", "bf16")  # what auto chose
+
+
+def test_precision_flag_reaches_the_run(capsys, files):
+    rc, out, err = run(capsys, "stylize", files["content"], files["style"], "-o", files["out"], *FAST,
+                       "--precision", "fp32", "--json", "-q")  # fmt: skip
+    assert rc == 0, err
+    assert json.loads(out)["precision"] == "fp32"
+    rc, _, err = run(capsys, "stylize", files["content"], files["style"], "-o", files["out"], *FAST, "--precision", "fp8")
+    assert rc == 2 and "fp8" in err
 
 
 def test_save_every_writes_snapshots_and_a_loss_log(capsys, files):
