@@ -51,9 +51,11 @@ def blurred_luma(img: Image.Image, k: int = 4) -> np.ndarray:
     return a[:h, :w].reshape(h // k, k, w // k, k).mean((1, 3))
 
 
-def test_lowers_style_loss_keeps_content_and_aspect(shapes_img, style_img):
+@pytest.mark.parametrize("style_loss", ["gram", "w2", "sliced"])
+def test_lowers_style_loss_keeps_content_and_aspect(shapes_img, style_img, style_loss):
     # From the photo (not the preview warm start), so the change is the optimiser's own.
-    out, seen = run(shapes_img, style_img, StyleConfig(size=48, steps=12, scales=1, init="content"))
+    cfg = StyleConfig(size=48, steps=12, scales=1, init="content", style_loss=style_loss)
+    out, seen = run(shapes_img, style_img, cfg)
     assert out.size == (48, 32)  # the content's aspect ratio
     assert [p.step for p in seen] == list(range(1, 13)) and all(p.steps == 12 for p in seen)
     assert seen[-1].losses["style"] < 0.5 * seen[0].losses["style"]
@@ -127,9 +129,10 @@ def test_resume_continues_the_schedule(content_img, style_img):
         stylize(content_img, style_img, cfg, init_image=content_img, start_step=9)
 
 
-def test_multi_style_blend(content_img, style_img):
+@pytest.mark.parametrize("style_loss", ["gram", "w2", "sliced"])
+def test_multi_style_blend(content_img, style_img, style_loss):
     other = Image.fromarray(np.full((24, 24, 3), (30, 160, 220), np.uint8))
-    cfg = tiny(steps=4)
+    cfg = tiny(steps=4, style_loss=style_loss)
     only_a, _ = run(content_img, style_img, cfg)
     a_of_two, _ = run(content_img, [style_img, other], cfg.replace(style_blend=(1.0, 0.0)))
     mix, _ = run(content_img, [style_img, other], cfg.replace(style_blend=(1.0, 1.0)))

@@ -168,7 +168,8 @@ def stylize(
             # Sliced Wasserstein directions: fixed for the scale, so L-BFGS sees one objective.
             proj = {k: sliced_projections(net.channels(k), config.seed + 7919 * si + i, device)
                     for i, k in enumerate(sl)} if kind == "sliced" else {}  # fmt: skip
-            with torch.inference_mode():
+            # no_grad, not inference_mode: the W2 target's matrices take part in the loss's graph.
+            with torch.no_grad():
                 c_t = to_dev(c_img)
                 c_targets = {k: v.clone() for k, v in features(c_t, cl).items()} if cl else {}
                 s_targets = {}
