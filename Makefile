@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: app test bench venv clean
+.PHONY: app test check bench venv clean
 
 venv: $(STAMP)
 
@@ -18,7 +18,13 @@ $(STAMP): pyproject.toml
 app: $(STAMP)
 	$(BIN)/painterly app
 
-test: $(STAMP)
+# Lint, format and types first (configured in pyproject.toml), then the tests.
+check: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+test: check
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

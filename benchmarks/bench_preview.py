@@ -155,12 +155,12 @@ def _start_scores(content: Path, style: Path, size: int) -> dict:
     from painterly import images as im
     from painterly.config import preset
     from painterly.preview import preview
-    from painterly.stylize import scale_plan
+    from painterly.plan import RunPlan
 
     from . import quality
 
     c, s = im.load_image(content), im.load_image(style)
-    (w, h), _ = scale_plan(preset("default", size=size), *c.size)[0]
+    (w, h), _ = RunPlan.build(preset("default", size=size), *c.size).scales[0]
     starts = {"content": c.resize((w, h), Image.Resampling.LANCZOS), "preview": preview(c, s, size=max(w, h))}
     return {k: quality.evaluate(v, c, s, gatys=False).as_dict() for k, v in starts.items()}
 

@@ -19,6 +19,7 @@ from painterly import __version__
 from painterly.cli import CliError, build_config, check_output, loss_log_path, main, make_parser, snapshot_path
 from painterly.config import PRESETS, fields, preset
 from painterly.images import fit_size
+from painterly.plan import RunPlan
 from test_images import png_header  # the same hand-made decompression bomb
 
 # One thread: the machine running the tests is shared, and two threads fighting other
@@ -89,7 +90,7 @@ def test_flag_kinds_parse_to_config_types():
     cfg = build_config(
         _parse("--content-layers", "conv4_2", "--style-layers", "relu1_1", "relu2_1", "--style-layer-weights",
                "0.25", "0.75", "--no-clamp", "--optimizer", "adam", "--tv-weight", "1e-3", "--size", "64")
-    )  # fmt: skip
+    )
     assert cfg.content_layers == ("conv4_2",) and cfg.style_layers == ("relu1_1", "relu2_1")
     assert cfg.style_layer_weights == (0.25, 0.75)
     assert cfg.clamp is False and cfg.optimizer == "adam" and cfg.tv_weight == 1e-3 and cfg.size == 64
@@ -150,7 +151,7 @@ def test_precision_flag_reaches_the_run(capsys, files):
 def test_save_every_writes_snapshots_and_a_loss_log(capsys, files):
     out = files["out"].with_suffix(".webp")
     rc, _, err = run(capsys, "stylize", files["content"], files["style"], "-o", out, *FAST, "--save-every", "2",
-                     "--preset", "classic")  # fmt: skip
+                     "--preset", "classic")
     assert rc == 0, err
     snaps = sorted(p.name for p in out.parent.glob("out_*.webp"))
     assert snaps == ["out_000002.webp", "out_000004.webp"]
@@ -168,7 +169,7 @@ def test_init_image_is_the_start(capsys, files, tmp_path, content_img):
     Image.new("RGB", content_img.size, (200, 30, 40)).save(red)
     # Adam with lr 0 leaves the start image as it is: the output is the init image.
     rc, _, err = run(capsys, "stylize", files["content"], files["style"], "-o", files["out"], *FAST,
-                     "--size", "48", "--optimizer", "adam", "--lr", "0", "--init-image", red)  # fmt: skip
+                     "--size", "48", "--optimizer", "adam", "--lr", "0", "--init-image", red)
     assert rc == 0, err
     a = np.asarray(Image.open(files["out"]), dtype=int)
     assert np.abs(a - [200, 30, 40]).max() <= 1
@@ -231,15 +232,15 @@ BAD = {
     "value too small": (["stylize", "{content}", "{style}", "-o", "{out}", "--size", "8"], "--size must be at least 16"),
     "not a number": (["stylize", "{content}", "{style}", "-o", "{out}", "--steps", "ten"], "invalid int"),
     "negative weight": (["stylize", "{content}", "{style}", "-o", "{out}", "--style-weight", "-1"], "at least 0"),
-    "unknown layer": (["stylize", "{content}", "{style}", "-o", "{out}", "--content-layers", "conv9_1"], "--content-layers: unknown VGG19 layer(s) conv9_1"),  # fmt: skip
-    "layer weights": (["stylize", "{content}", "{style}", "-o", "{out}", "--style-layer-weights", "1"], "--style-layer-weights has 1 values"),  # fmt: skip
-    "blend count": (["stylize", "{content}", "{style}", "-o", "{out}", "--style-blend", "1", "2"], "2 weights for 1"),  # fmt: skip
+    "unknown layer": (["stylize", "{content}", "{style}", "-o", "{out}", "--content-layers", "conv9_1"], "--content-layers: unknown VGG19 layer(s) conv9_1"),
+    "layer weights": (["stylize", "{content}", "{style}", "-o", "{out}", "--style-layer-weights", "1"], "--style-layer-weights has 1 values"),
+    "blend count": (["stylize", "{content}", "{style}", "-o", "{out}", "--style-blend", "1", "2"], "2 weights for 1"),
     "init without image": (["stylize", "{content}", "{style}", "-o", "{out}", "--init", "image"], "--init-image"),
-    "init-image conflict": (["stylize", "{content}", "{style}", "-o", "{out}", "--init", "noise", "--init-image", "{content}"], "--init image"),  # fmt: skip
-    "bad init image": (["stylize", "{content}", "{style}", "-o", "{out}", "--init-image", "{tmp}/text.png"], "start image"),  # fmt: skip
+    "init-image conflict": (["stylize", "{content}", "{style}", "-o", "{out}", "--init", "noise", "--init-image", "{content}"], "--init image"),
+    "bad init image": (["stylize", "{content}", "{style}", "-o", "{out}", "--init-image", "{tmp}/text.png"], "start image"),
     "save-every": (["stylize", "{content}", "{style}", "-o", "{out}", "--save-every", "-5"], "--save-every"),
-    "missing weights": (["stylize", "{content}", "{style}", "-o", "{out}", "--weights", "{tmp}/w.pth", *FAST], "does not exist"),  # fmt: skip
-    "bad weights": (["stylize", "{content}", "{style}", "-o", "{out}", "--weights", "{tmp}/code.pth", *FAST], "state dict"),  # fmt: skip
+    "missing weights": (["stylize", "{content}", "{style}", "-o", "{out}", "--weights", "{tmp}/w.pth", *FAST], "does not exist"),
+    "bad weights": (["stylize", "{content}", "{style}", "-o", "{out}", "--weights", "{tmp}/code.pth", *FAST], "state dict"),
     "unknown command": (["paint", "{content}"], "invalid choice"),
     "unknown flag": (["presets", "--colour"], "unrecognized"),
     "preview bad output": (["preview", "{content}", "{style}", "-o", "{tmp}/out.bmp"], "unsupported output"),
@@ -325,7 +326,7 @@ def test_python_dash_m_exits_with_the_status():
 def test_ctrl_c_saves_the_best_image_so_far_and_exits_130(files, content_img):
     out = files["out"]
     cmd = [sys.executable, "-m", "painterly", "stylize", str(files["content"]), str(files["style"]), "-o", str(out),
-           "--threads", "1", "--scales", "1", "--size", "32", "--steps", "100000", "--save-every", "1", "--json"]  # fmt: skip
+           "--threads", "1", "--scales", "1", "--size", "32", "--steps", "100000", "--save-every", "1", "--json"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = loss_log_path(out)
     deadline = time.monotonic() + 90
@@ -366,22 +367,22 @@ def _progress(step: int, steps: int = 4, elapsed: float = 2.0):
     scale = 1 if step <= 2 else 2
     size = (10, 10) if scale == 1 else (20, 20)
     return Progress(step=step, steps=steps, scale=scale, scales=2, size=size, loss=1234.5,
-                    losses={"content": 1.0, "style": 1233.5}, elapsed=elapsed)  # fmt: skip
+                    losses={"content": 1.0, "style": 1233.5}, elapsed=elapsed)
 
 
 def test_eta_weighs_steps_by_their_pixels():
-    from painterly.cli import ProgressReporter
+    from painterly.reporter import ProgressReporter
 
-    rep = ProgressReporter(_Stream(False), [((10, 10), 2), ((20, 20), 2)])
+    rep = ProgressReporter(_Stream(False), RunPlan((((10, 10), 2), ((20, 20), 2))))
     # After the two cheap 10x10 steps (200 px of work) the two 20x20 steps (800 px) remain.
     assert rep.eta(_progress(2, elapsed=2.0)) == pytest.approx(8.0)
     assert rep.eta(_progress(4, elapsed=9.0)) == 0.0
 
 
 def test_live_bar_on_a_terminal_and_lines_elsewhere():
-    from painterly.cli import ProgressReporter
+    from painterly.reporter import ProgressReporter
 
-    plan = [((10, 10), 2), ((20, 20), 2)]
+    plan = RunPlan((((10, 10), 2), ((20, 20), 2)))
     tty = _Stream(True)
     rep = ProgressReporter(tty, plan)
     rep.update(_progress(1))

@@ -8,9 +8,16 @@ import json
 import pytest
 
 from painterly.config import (
-    MAX_SIZE, MIN_AUTO_SCALE, PRESET_HELP, PRESETS, VGG_LAYERS, ConfigError, StyleConfig, fields, preset,
-    preset_diff, scale_plan,
-)  # fmt: skip
+    MAX_SIZE,
+    PRESET_HELP,
+    PRESETS,
+    VGG_LAYERS,
+    ConfigError,
+    StyleConfig,
+    fields,
+    preset,
+    preset_diff,
+)
 
 
 def test_every_field_has_help_and_a_frozen_default():
@@ -113,15 +120,3 @@ def test_classic_is_the_original_recipe_field_by_field():
     assert c.content_reduction == "sum" and c.clamp is False and c.gram == "raw"
     assert c.tv_weight == 0.0 and c.pooling == "max" and c.style_layer_weights == () and c.color == "none"
     assert c.style_scale == 1.0 and c.preview_every == 100
-
-
-def test_auto_scales_add_a_coarse_scale_only_when_it_is_at_least_512_px():
-    # scales=0 (the default): two scales while the coarse one stays >= MIN_AUTO_SCALE, else one.
-    def sides(size: int, **kw) -> list[int]:
-        return [max(wh) for wh, _ in scale_plan(StyleConfig(size=size, steps=90, **kw), 600, 400)]
-
-    assert StyleConfig().scales == 0 and MIN_AUTO_SCALE == 512
-    assert sides(256) == [256] and sides(512) == [512] and sides(1023) == [1023]
-    assert sides(1024) == [512, 1024] and sides(2048) == [1024, 2048]
-    assert sides(384, scales=2) == [192, 384]  # an explicit count is kept as given
-    assert [n for _, n in scale_plan(StyleConfig(size=1024, steps=90), 600, 400)] == [60, 30]

@@ -1,8 +1,9 @@
 """End to end: the real studio (launch(): Streamlit server + worker process) in headless Chromium.
 
-A person's first visit: a wrong file first (a clear message), then a photo and a painting, pick a small size, start, watch the
-picture change, reload the page mid-run and find the job still going, stop and keep it,
-download the result and check it. Saves a screenshot (tmp_path, and $PAINTERLY_SCREENSHOT).
+A person's first visit: a wrong file first (a clear message), then a photo and a painting,
+pick a small size, start, watch the picture change, reload the page mid-run and find the job
+still going, stop and keep it, download the result and check it. Saves a screenshot (tmp_path,
+and $PAINTERLY_SCREENSHOT).
 
 Skips without Playwright or /usr/bin/chromium, unless PAINTERLY_REQUIRE_BROWSER=1 (CI).
 """
@@ -33,7 +34,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
-]  # fmt: skip
+]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "images"
 SIZE = 256  # output long side chosen in the page
 STEPS = 30
@@ -106,7 +107,8 @@ def _settle(page) -> None:
     shows only after a moment, hence the pause first)."""
     page.wait_for_timeout(700)
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=stStatusWidgetRunningIcon], [data-testid=stStatusWidgetRunningManIcon]')"
+        "() => !document.querySelector("
+        "'[data-testid=stStatusWidgetRunningIcon], [data-testid=stStatusWidgetRunningManIcon]')"
     )
 
 
@@ -180,16 +182,17 @@ def test_studio_end_to_end(studio: str, tmp_path: Path) -> None:
             # Watch it form: once the first painted image replaces the photo shown at the start,
             # it changes again as the steps advance (image URLs are content hashes in Streamlit).
             first = _live_src(page)
-            page.wait_for_function(f"src => {{ const now = ({LIVE_IMAGE_JS})(); return now && now !== src; }}", arg=first, timeout=90_000)  # fmt: skip
+            page.wait_for_function(f"src => {{ const now = ({LIVE_IMAGE_JS})(); return now && now !== src; }}", arg=first, timeout=90_000)
             before = _step(page)
             # A reload mid-run finds the job again (the id is in the URL) and it keeps going.
             page.reload()
             page.get_by_role("heading", name=re.compile("Painting")).wait_for()
             assert page.url == job_url
             page.wait_for_function(
-                "n => [...document.querySelectorAll('p')].some(p => { const m = p.innerText.match(/^Step (\\d+) of/); return m && +m[1] > n; })",
+                "n => [...document.querySelectorAll('p')]"
+                ".some(p => { const m = p.innerText.match(/^Step (\\d+) of/); return m && +m[1] > n; })",
                 arg=before, timeout=90_000,
-            )  # fmt: skip
+            )
             # Stop and keep (if it has not finished by itself already).
             stop = page.get_by_role("button", name="Stop and keep")
             if stop.count():

@@ -63,7 +63,7 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[object, str]]:
     "case",
     ["non-image bytes", "non-image file", "truncated png", "truncated jpeg", "png cut in the header",
      "zero-byte file", "zero-byte upload", "missing file", "a folder", "over the pixel cap", "decompression bomb"],
-)  # fmt: skip
+)
 def test_bad_input_gets_a_one_line_image_error(tmp_path, case):
     source, message = _bad_inputs(tmp_path)[case]
     with pytest.raises(ImageError, match=message) as info:
@@ -154,7 +154,7 @@ def test_exif_orientation_is_applied():
 
 
 @pytest.mark.parametrize("name, magic", [("a.png", b"\x89PNG"), ("a.JPG", b"\xff\xd8"), ("a.jpeg", b"\xff\xd8"),
-                                         ("a.webp", b"RIFF")])  # fmt: skip
+                                         ("a.webp", b"RIFF")])
 def test_save_format_from_extension_and_atomic(tmp_path, name, magic):
     path = save_image(photo(), tmp_path / name)
     assert path.read_bytes().startswith(magic)

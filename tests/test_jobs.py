@@ -6,7 +6,6 @@ make a tiny step tens of times slower.
 
 from __future__ import annotations
 
-import io
 import multiprocessing
 import os
 import signal
@@ -23,7 +22,7 @@ from PIL import Image
 from painterly import images as im
 from painterly.config import ConfigError, StyleConfig
 from painterly.images import ImageError
-from painterly.jobs import Job, JobStore, StoreError, WorkerInfo, default_data_dir, estimate_eta, run_worker
+from painterly.jobs import Job, JobStore, StoreError, WorkerInfo, default_data_dir, run_worker
 from painterly.jobs.store import SCHEMA_VERSION
 
 
@@ -137,7 +136,7 @@ def test_submit_get_list_and_owner_isolation(store, content_img, style_img):
     assert content.size == content_img.size and [s.size for s in styles] == [style_img.size] * 2
     assert content.tobytes() == content_img.tobytes()  # stored losslessly
     folder = store.job_dir(a)
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "content.png", "log.txt", "style_0.png", "style_1.png"]  # fmt: skip
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "content.png", "log.txt", "style_0.png", "style_1.png"]
     assert StyleConfig.from_dict(__import__("json").loads((folder / "config.json").read_text())) == config
     assert store.preview_path(a) is None and store.result_path(a) is None and store.loss_history(a) == []
 
@@ -257,13 +256,6 @@ def test_cancel_a_queued_job(store, submit):
     assert store.get(b).status == "done"
     store.cancel(b)  # finished jobs are left alone
     assert store.get(b).status == "done" and not store.get(b).stopped_early
-
-
-def test_eta_costs_steps_by_pixels():
-    plan = [((16, 16), 10), ((32, 32), 5)]
-    assert estimate_eta(plan, step=4, scale=1, seconds_per_step=1.0) == pytest.approx(6 + 5 * 4)
-    assert estimate_eta(plan, step=12, scale=2, seconds_per_step=2.0) == pytest.approx(3 * 2.0)
-    assert estimate_eta(plan, step=15, scale=2, seconds_per_step=2.0) == 0
 
 
 # --- the worker with the real engine -------------------------------------------------------

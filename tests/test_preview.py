@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from painterly.config import StyleConfig
-from painterly.images import ImageError, _RGB2YIQ, fit_size
+from painterly.images import _RGB2YIQ, ImageError, fit_size
 from painterly.preview import preview, style_embedding
 
 # The module itself (``painterly.preview`` as an attribute is the function, by the lazy exports).
@@ -154,7 +154,7 @@ def test_histogram_mode_moves_the_colours_towards_the_photo(content_img, style_i
     plain = preview(content_img, style_img, size=48)
     matched = preview(content_img, style_img, size=48, color="histogram")
     mean = _arr(content_img).reshape(-1, 3).mean(0)
-    assert np.abs(_arr(matched).reshape(-1, 3).mean(0) - mean).sum() < np.abs(_arr(plain).reshape(-1, 3).mean(0) - mean).sum()  # fmt: skip
+    assert np.abs(_arr(matched).reshape(-1, 3).mean(0) - mean).sum() < np.abs(_arr(plain).reshape(-1, 3).mean(0) - mean).sum()
     off = preview(content_img, style_img, size=48, color="histogram", color_strength=0.0)
     assert np.array_equal(_arr(off), _arr(plain))
 

@@ -9,9 +9,9 @@ from PIL import Image
 
 from painterly import images as im
 from painterly.config import PRESETS, StyleConfig
-from painterly.stylize import Cancelled, Progress, scale_plan, stylize
+from painterly.plan import RunPlan
+from painterly.stylize import Cancelled, Progress, stylize
 from painterly.vgg import get_vgg
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -70,7 +70,7 @@ def test_lowers_style_loss_keeps_content_and_aspect(shapes_img, style_img, style
 def test_progress_reports_terms_scales_and_preview_images(content_img, style_img):
     cfg = StyleConfig(size=48, steps=9, scales=2, preview_every=4, tv_weight=1.0)
     out, seen = run(content_img, style_img, cfg)
-    plan = scale_plan(cfg, *content_img.size)
+    plan = RunPlan.build(cfg, *content_img.size).scales
     assert [s for _, s in plan] == [6, 3] and plan[-1][0] == (48, 32) and plan[0][0] == (24, 16)
     assert [p.scale for p in seen] == [1] * 6 + [2] * 3 and all(p.scales == 2 for p in seen)
     assert [p.size for p in seen] == [(24, 16)] * 6 + [(48, 32)] * 3

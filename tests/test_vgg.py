@@ -139,7 +139,7 @@ def test_dequantised_weights_match_a_slow_lookup():
 def _torchvision_state_dict() -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     sd = {}
-    for (name, cin, cout), idx in zip(vgg._CONVS, TORCHVISION_CONV_INDICES):
+    for (_name, cin, cout), idx in zip(vgg._CONVS, TORCHVISION_CONV_INDICES):
         sd[f"features.{idx}.weight"] = torch.randn(cout, cin, 3, 3, generator=g) * 0.05
         sd[f"features.{idx}.bias"] = torch.randn(cout, generator=g) * 0.01
     sd["classifier.6.bias"] = torch.zeros(1000)  # real files carry the classifier too; it is ignored

@@ -31,10 +31,18 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from .config import PRESETS, ConfigError, StyleConfig, preset
-    from .images import ImageError, load_image, save_image
-    from .preview import preview
-    from .stylize import Cancelled, Progress, stylize
+    # Explicit re-exports (``X as X``) for type checkers; at run time __getattr__ loads them.
+    from .config import PRESETS as PRESETS
+    from .config import ConfigError as ConfigError
+    from .config import StyleConfig as StyleConfig
+    from .config import preset as preset
+    from .images import ImageError as ImageError
+    from .images import load_image as load_image
+    from .images import save_image as save_image
+    from .preview import preview as preview
+    from .stylize import Cancelled as Cancelled
+    from .stylize import Progress as Progress
+    from .stylize import stylize as stylize
 
 
 def __getattr__(name: str) -> Any:

@@ -18,30 +18,28 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
-import math
 import os
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, Optional, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, Optional, Sequence
 
 from PIL import Image
 
 from . import __version__
 from .config import PRESET_HELP, PRESETS, ConfigError, StyleConfig, fields, preset, preset_diff
+from .flags import add_config_flag, as_flag, config_field, flag_message
 from .images import SAVE_FORMATS, ImageError, load_image, save_image
+from .plan import RunPlan
+from .reporter import ProgressReporter
 
 if TYPE_CHECKING:
     from .stylize import Progress
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-# Metavars that read better than the type's default.
-_METAVARS = {"size": "PX", "steps": "N", "weights": "PATH", "seed": "N", "threads": "N"}
 
 
 class UsageError(Exception):
@@ -60,53 +58,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 # --- the parser -----------------------------------------------------------------------------
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _show(value: Any) -> str:
-    """A config value as users type it: tuples as space-separated lists."""
-    if isinstance(value, tuple):
-        return " ".join(map(str, value)) if value else "(empty)"
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return str(value)
-
-
-def add_config_flag(group: Any, f: Any, *, default: Any = argparse.SUPPRESS, shown: Any = None) -> None:
-    """Add the flag for one StyleConfig field: name, type, choices and help from the field.
-
-    Conventions shared with ``config.validate``: the default's type is the field's type; a
-    tuple field with "choices" lists VGG layer names, any other tuple lists numbers.
-    ``default=SUPPRESS`` leaves the attribute out unless the user gives the flag, which is
-    how a preset's values survive; ``shown`` is the default quoted in the help.
-    """
-    kind, meta = type(f.default), f.metadata
-    help_text = meta["help"].replace("%", "%%")
-    if shown is not None:
-        help_text += f" [default: {_show(shown)}]"
-    kw: dict[str, Any] = {"dest": f.name, "default": default, "help": help_text}
-    if kind is bool:
-        group.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, **kw)
-        return
-    if kind is tuple:
-        # Layer names are checked by config.validate, whose message is shorter than
-        # argparse's list of all 37 choices.
-        kw.update(nargs="*", type=str if "choices" in meta else float)
-        kw.update(metavar="LAYER" if "choices" in meta else "W")
-    else:
-        kw["type"] = kind
-        if "choices" in meta:
-            kw["choices"] = meta["choices"]
-        else:
-            kw["metavar"] = _METAVARS.get(f.name, {int: "N", float: "X", str: "TEXT"}.get(kind, "VALUE"))
-    group.add_argument(_flag(f.name), **kw)
-
-
-def _field(name: str) -> Any:
-    return next(f for f in fields() if f.name == name)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -129,11 +80,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("content", metavar="CONTENT", help="the photo")
     p.add_argument("styles", metavar="STYLE", nargs="+", help="the painting(s)")
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="output image (.png, .jpg, .jpeg or .webp)")
-    p.add_argument("--preset", default="default", choices=tuple(PRESETS), help="starting values for every option [default: default]")  # fmt: skip
+    p.add_argument("--preset", default="default", choices=tuple(PRESETS), help="starting values for every option [default: default]")
     p.add_argument("--init-image", metavar="PATH", help="start from this image (implies --init image)")
     p.add_argument("--save-every", metavar="N", type=int, default=0,
                    help="every N steps save a snapshot OUT-stem_000N.ext next to OUT, print the loss "
-                        "and append it to OUT-stem.loss.tsv")  # fmt: skip
+                        "and append it to OUT-stem.loss.tsv")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     g = p.add_argument_group("style options (defaults shown are the 'default' preset's)")
@@ -157,7 +108,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="output image (.png, .jpg, .jpeg or .webp)")
     p.add_argument("--strength", type=float, default=1.0, metavar="S", help="how much style, 0..1 [default: 1.0]")
     for name in ("size", "style_blend", "color", "color_strength"):
-        f = _field(name)
+        f = config_field(name)
         add_config_flag(p, f, default=f.default, shown=f.default)
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     p.set_defaults(func=cmd_preview)
@@ -167,11 +118,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind [default: 127.0.0.1, this machine only]")
     p.add_argument("--port", type=int, default=8501, help="port [default: 8501]")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes running jobs [default: 1]")
-    p.add_argument("--data-dir", metavar="DIR", help="where jobs are kept [default: $PAINTERLY_HOME or the user data folder]")  # fmt: skip
+    p.add_argument("--data-dir", metavar="DIR", help="where jobs are kept [default: $PAINTERLY_HOME or the user data folder]")
     p.set_defaults(func=cmd_app)
 
     p = sub.add_parser("worker", help="run queued studio jobs in this process", description="Run queued jobs.")
-    p.add_argument("--data-dir", metavar="DIR", help="where jobs are kept [default: $PAINTERLY_HOME or the user data folder]")  # fmt: skip
+    p.add_argument("--data-dir", metavar="DIR", help="where jobs are kept [default: $PAINTERLY_HOME or the user data folder]")
     p.add_argument("--once", action="store_true", help="stop when the queue is empty")
     p.add_argument("--threads", type=int, default=0, metavar="N",
                    help="torch CPU threads (0: share the cores evenly among this host's workers) [default: 0]")
@@ -228,107 +179,33 @@ def _lazy(module: str, name: str, what: str) -> Any:
         raise CliError(f"{what} is not available in this install ({_one_line(e)})") from None
 
 
-def _clock(seconds: Optional[float]) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "--:--"
-    s = int(round(seconds))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-class ProgressReporter:
-    """Progress of a run on stderr.
-
-    On a terminal: one live line (redrawn at most 10 times a second). Elsewhere (a log, a
-    pipe, CI): a compact line every 10 % of the steps. Both show step/steps, scale, loss,
-    elapsed time and the ETA. The ETA weighs each remaining step by its scale's pixel count
-    (a step costs roughly in proportion), so it is not fooled by the cheap coarse scales.
-    """
-
-    def __init__(self, stream: TextIO, plan: Sequence[tuple[tuple[int, int], int]], *, quiet: bool = False) -> None:
-        self.stream, self.quiet = stream, quiet
-        try:
-            self.tty = stream.isatty()
-        except (AttributeError, ValueError):
-            self.tty = False
-        per_step = [w * h for (w, h), n in plan for _ in range(n)]
-        self.work = list(itertools.accumulate(per_step))  # work done after step i+1
-        self.last_draw = 0.0
-        self.next_line = 0.1
-        self.live = False  # a live line is on screen and needs clearing before other output
-
-    def eta(self, p: "Progress") -> Optional[float]:
-        if not self.work or p.step <= 0 or p.step > len(self.work):
-            return None
-        done = self.work[p.step - 1]
-        return p.elapsed * (self.work[-1] - done) / done
-
-    def line(self, p: "Progress", *, bar: bool) -> str:
-        width = len(str(p.steps))
-        head = f"step {p.step:>{width}}/{p.steps}"
-        if bar:
-            filled = int(20 * p.step / p.steps)
-            head += f" [{'#' * filled}{'.' * (20 - filled)}] {100 * p.step / p.steps:3.0f}%"
-        w, h = p.size
-        return (
-            f"{head}  scale {p.scale}/{p.scales} {w}x{h}  loss {p.loss:.4g}  "
-            f"{_clock(p.elapsed)} elapsed  ETA {_clock(self.eta(p))}"
-        )
-
-    def update(self, p: "Progress", note: str = "") -> None:
-        """Show step p; ``note`` (a snapshot's loss line) is printed on a line of its own."""
-        if self.quiet:
-            return
-        last = p.step >= p.steps
-        if note:
-            self.note(note)
-        if self.tty:
-            now = time.monotonic()
-            if last or note or now - self.last_draw >= 0.1:
-                self.last_draw = now
-                self.stream.write("\r" + self.line(p, bar=True) + "\033[K")
-                self.stream.flush()
-                self.live = True
-        elif last or p.step / p.steps >= self.next_line:
-            self.next_line = math.floor(p.step / p.steps * 10 + 1) / 10
-            if not note:  # the note already said where we are
-                self.note(self.line(p, bar=False))
-
-    def note(self, text: str) -> None:
-        """A line of its own (the live line is cleared first and redrawn on the next update)."""
-        if self.quiet:
-            return
-        if self.live:
-            self.stream.write("\r\033[K")
-            self.live = False
-        self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.live:
-            self.stream.write("\n")
-            self.stream.flush()
-            self.live = False
-
-
 @contextlib.contextmanager
-def _sigint_stops() -> Iterator[threading.Event]:
-    """The first Ctrl-C sets the event (stop and keep the best image); a second one aborts."""
+def _stop_on(*signals: int, on_stop: Optional[Callable[[], None]] = None) -> Iterator[threading.Event]:
+    """The one Ctrl-C mechanism of the commands: the first of ``signals`` sets the event (the
+    command stops cleanly and keeps its work); a second Ctrl-C aborts (KeyboardInterrupt).
+
+    ``on_stop`` runs at each signal that does not abort (to say what happens now).
+    """
     stop = threading.Event()
 
     def handler(signum: int, frame: Any) -> None:
-        if stop.is_set():
+        if stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt
         stop.set()
+        if on_stop is not None:
+            on_stop()
 
-    try:
-        old = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread: leave Ctrl-C as it is
-        yield stop
-        return
+    previous = {}
+    for sig in signals:
+        try:
+            previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread: leave the signal as it is
+            pass
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, old)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def snapshot_path(out: Path, step: int) -> Path:
@@ -344,20 +221,12 @@ def loss_log_path(out: Path) -> Path:
 _LOG_COLUMNS = ("step", "scale", "loss", "content", "style", "tv", "elapsed")
 
 
-def _log_row(p: "Progress") -> str:
+def _log_row(p: Progress) -> str:
     cells = [p.step, p.scale, f"{p.loss:.6g}", *(f"{p.losses.get(k, 0.0):.6g}" for k in ("content", "style", "tv"))]
     return "\t".join(map(str, [*cells, f"{p.elapsed:.2f}"])) + "\n"
 
 
 # --- commands ---------------------------------------------------------------------------------
-
-
-def _flag_message(message: str) -> str:
-    """ConfigError names fields ("size must be ..."); on the command line, name the flag."""
-    for f in fields():
-        if message.startswith((f.name + " ", f.name + ":")):
-            return _flag(f.name) + message[len(f.name) :]
-    return message
 
 
 def build_config(args: argparse.Namespace) -> StyleConfig:
@@ -371,7 +240,7 @@ def build_config(args: argparse.Namespace) -> StyleConfig:
     try:
         cfg = preset(args.preset, **overrides)
     except ConfigError as e:
-        raise UsageError(_flag_message(str(e))) from None
+        raise UsageError(flag_message(str(e))) from None
     if cfg.init == "image" and args.init_image is None:
         raise UsageError("--init image needs --init-image PATH")
     if args.save_every < 0:
@@ -394,13 +263,14 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     content = load_image(args.content, name="content image")
     styles = [load_image(s, name="style image") for s in args.styles]
     init = load_image(args.init_image, name="start image") if args.init_image else None
-    if cfg.style_blend and len(cfg.style_blend) != len(styles):
-        raise UsageError(f"--style-blend has {len(cfg.style_blend)} weights for {len(styles)} style images")
+    try:
+        plan = RunPlan.build(cfg, *content.size, n_styles=len(styles))
+    except ConfigError as e:
+        raise UsageError(flag_message(str(e))) from None
 
-    from .stylize import Cancelled, scale_plan, stylize
+    from .stylize import Cancelled, stylize
     from .vgg import WeightsError
 
-    plan = scale_plan(cfg, *content.size)
     reporter = ProgressReporter(sys.stderr, plan, quiet=args.quiet)
     log = loss_log_path(out) if args.save_every else None
     if log is not None:
@@ -408,7 +278,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     snapshots: list[str] = []
     last: list[Progress] = []
 
-    with _sigint_stops() as stop:
+    with _stop_on(signal.SIGINT) as stop:
 
         def on_progress(p: Progress) -> None:
             last[:] = [p]
@@ -476,16 +346,9 @@ def cmd_presets(args: argparse.Namespace) -> int:
     for name in PRESETS:
         print(f"{name:<{width}}  {PRESET_HELP.get(name, '')}")
         diff = preset_diff(name)
-        sets = "  ".join(_as_flag(k, v) for k, v in diff.items()) or "(the defaults of every option)"
+        sets = "  ".join(as_flag(k, v) for k, v in diff.items()) or "(the defaults of every option)"
         print(f"{'':<{width}}  {sets}")
     return EXIT_OK
-
-
-def _as_flag(name: str, value: Any) -> str:
-    """How to set this value on the command line: --steps 1000, --no-clamp."""
-    if isinstance(value, bool):
-        return _flag(name) if value else "--no-" + _flag(name)[2:]
-    return f"{_flag(name)} {_show(value)}"
 
 
 def _plain(d: dict[str, Any]) -> dict[str, Any]:
@@ -498,16 +361,19 @@ def cmd_preview(args: argparse.Namespace) -> int:
     check_not_an_input(out, [args.content, *args.styles])
     content = load_image(args.content, name="content image")
     styles = [load_image(s, name="style image") for s in args.styles]
-    # preview() checks its own arguments (size, strength, blend, colour) with one-line ValueErrors.
+    # preview() checks its options as StyleConfig does: the same refusal as `stylize` gives.
     preview: Callable[..., Image.Image] = _lazy("preview", "preview", "the instant preview")
     t0 = time.perf_counter()
-    result = preview(
-        content, styles, size=args.size, strength=args.strength, style_blend=tuple(args.style_blend),
-        color=args.color, color_strength=args.color_strength,
-    )  # fmt: skip
+    try:
+        result = preview(
+            content, styles, size=args.size, strength=args.strength, style_blend=tuple(args.style_blend),
+            color=args.color, color_strength=args.color_strength,
+        )
+    except ConfigError as e:
+        raise UsageError(flag_message(str(e))) from None
     save_image(result, out)
     if not args.quiet:
-        print(f"painterly: wrote {out} ({result.width}x{result.height}, {time.perf_counter() - t0:.1f} s)", file=sys.stderr)  # fmt: skip
+        print(f"painterly: wrote {out} ({result.width}x{result.height}, {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
     return EXIT_OK
 
 
@@ -524,25 +390,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if args.threads < 0:
         raise UsageError("--threads must be 0 (automatic) or more")
     run_worker = _lazy("jobs", "run_worker", "the job queue")
-    stop = threading.Event()
 
-    def handler(signum: int, frame: Any) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C: leave now
-        stop.set()
+    def say() -> None:
         print("painterly: stopping; the running job goes back to the queue with its progress", file=sys.stderr)
 
-    handlers = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            handlers[sig] = signal.signal(sig, handler)
-        except ValueError:  # not the main thread
-            pass
-    try:
+    with _stop_on(signal.SIGINT, signal.SIGTERM, on_stop=say) as stop:
         taken = run_worker(args.data_dir, stop=stop, once=args.once, threads=args.threads, executor=args.executor)
-    finally:
-        for sig, old in handlers.items():
-            signal.signal(sig, old)
     print(f"painterly: worker stopped after {taken} job(s)", file=sys.stderr)
     return EXIT_OK
 

@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
-from .images import fit_size
+# The vocabulary every other module speaks: it imports nothing of ours, and importing it
+# must stay cheap (no torch): the CLI's ``preview`` and ``presets`` commands and the studio
+# import it on every start.
 
-# Importing this module must stay cheap (no torch): the CLI's ``preview`` and ``presets``
-# commands and the studio import it on every start.
-
+# One row per VGG block.
+# fmt: off
 VGG_LAYERS: tuple[str, ...] = (
     "conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1",
     "conv2_1", "relu2_1", "conv2_2", "relu2_2", "pool2",
     "conv3_1", "relu3_1", "conv3_2", "relu3_2", "conv3_3", "relu3_3", "conv3_4", "relu3_4", "pool3",
     "conv4_1", "relu4_1", "conv4_2", "relu4_2", "conv4_3", "relu4_3", "conv4_4", "relu4_4", "pool4",
     "conv5_1", "relu5_1", "conv5_2", "relu5_2", "conv5_3", "relu5_3", "conv5_4", "relu5_4", "pool5",
-)  # fmt: skip
+)
+# fmt: on
 
 # scales=0 (auto) adds a coarse scale only when it would be at least this big. Starting from
 # the instant preview does the coarse scale's job (a painted picture with the photo's layout)
@@ -62,7 +63,7 @@ class StyleConfig:
         "Most steps go to the small scales, where they are cheap. "
         f"0 = auto: two when half the size is at least {MIN_AUTO_SCALE} px, else one.",
         min=0, max=6,
-    )  # fmt: skip
+    )
     # --- loss ---------------------------------------------------------------------------
     content_weight: float = _f(1.0, "Weight of the content loss (alpha in Gatys et al.).", min=0.0)
     style_weight: float = _f(5e-3, "Weight of the style loss (beta in Gatys et al.).", min=0.0)
@@ -109,9 +110,9 @@ class StyleConfig:
     )
     seed: int = _f(0, "Random seed, for reproducible noise and runs.")
     clamp: bool = _f(True, "Keep pixels in [0,1] during optimisation (unclamped L-BFGS wrecks images).")
-    pooling: Literal["max", "avg"] = _f("max", "VGG pooling; Gatys et al. found average pooling slightly smoother.", choices=("max", "avg"))  # fmt: skip
+    pooling: Literal["max", "avg"] = _f("max", "VGG pooling; Gatys et al. found average pooling slightly smoother.", choices=("max", "avg"))
     # --- style & colour -----------------------------------------------------------------
-    style_scale: float = _f(1.0, "Size of the style image relative to the output (bigger = larger brush strokes).", min=0.05, max=4.0)  # fmt: skip
+    style_scale: float = _f(1.0, "Size of the style image relative to the output (bigger = larger brush strokes).", min=0.05, max=4.0)
     color: Literal["none", "luminance", "histogram"] = _f(
         "none",
         "Keep the photo's colours: 'luminance' transfers style on brightness only (Gatys et al. "
@@ -136,31 +137,31 @@ class StyleConfig:
         "statistics, the losses and the optimiser always stay fp32.",
         choices=("auto", "fp32", "bf16", "fp16"),
     )
-    device: Literal["auto", "cpu", "cuda", "mps"] = _f("auto", "Where to compute.", choices=("auto", "cpu", "cuda", "mps"))  # fmt: skip
+    device: Literal["auto", "cpu", "cuda", "mps"] = _f("auto", "Where to compute.", choices=("auto", "cpu", "cuda", "mps"))
     threads: int = _f(0, "CPU threads (0 = one per physical core).", min=0)
     weights: str = _f("", "Path to a local VGG19 weights file (torchvision vgg19 state dict .pth); empty = bundled.")
 
     def __post_init__(self) -> None:
         validate(self)
 
-    def replace(self, **changes: Any) -> "StyleConfig":
+    def replace(self, **changes: Any) -> StyleConfig:
         """A copy with some fields changed (validated)."""
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: (list(v) if isinstance(v, tuple) else v) for f in dataclasses.fields(self) for v in [getattr(self, f.name)]}  # fmt: skip
+        return {f.name: (list(v) if isinstance(v, tuple) else v) for f in dataclasses.fields(self) for v in [getattr(self, f.name)]}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "StyleConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> StyleConfig:
         """Build from a plain dict (a job record, JSON); unknown keys are an error."""
         names = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(names))
         if unknown:
             raise ConfigError(f"unknown option(s): {', '.join(unknown)}")
-        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()}
+        kwargs: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()}
         return cls(**kwargs)
 
     @property
@@ -185,7 +186,7 @@ def validate(cfg: StyleConfig) -> None:
                 raise ConfigError(f"{f.name} must be true or false, got {value!r}")
             continue
         if kind in (int, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):  # fmt: skip
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
                 raise ConfigError(f"{f.name} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
             if value != value or value in (float("inf"), float("-inf")):
                 raise ConfigError(f"{f.name} must be a finite number, got {value!r}")
@@ -202,7 +203,7 @@ def validate(cfg: StyleConfig) -> None:
                 bad = [v for v in value if v not in meta["choices"]]
                 if bad:
                     raise ConfigError(f"{f.name}: unknown VGG19 layer(s) {', '.join(map(str, bad))}; "
-                                      f"use names like conv4_2, relu5_1")  # fmt: skip
+                                      f"use names like conv4_2, relu5_1")
             elif any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in value):
                 raise ConfigError(f"{f.name} must be non-negative numbers, got {value!r}")
     if not cfg.content_layers and not cfg.style_layers:
@@ -212,33 +213,17 @@ def validate(cfg: StyleConfig) -> None:
             f"style_layer_weights has {len(cfg.style_layer_weights)} values but there are "
             f"{len(cfg.style_layers)} style layers"
         )
-    if cfg.scales and cfg.size >> (cfg.scales - 1) < 16:
-        raise ConfigError(f"scales={cfg.scales} makes the smallest scale under 16 px at size={cfg.size}")
+    if cfg.scales and cfg.size >> (cfg.scales - 1) < MIN_SIZE:
+        raise ConfigError(f"scales={cfg.scales} makes the smallest scale under {MIN_SIZE} px at size={cfg.size}")
 
 
-# --- the coarse-to-fine schedule (pure, so the studio's time estimate needs no torch) ------
+def field_meta(name: str) -> Mapping[str, Any]:
+    """A field's metadata (help, choices, min, max): front ends ask here, not copy the numbers."""
+    return StyleConfig.__dataclass_fields__[name].metadata
 
-def scale_plan(config: StyleConfig, width: int, height: int) -> list[tuple[tuple[int, int], int]]:
-    """[(size (w, h), steps)] per scale, coarsest first.
 
-    Scale i of n optimises at size/2^(n-1-i); n is config.scales, or with 0 (auto) two
-    scales when the coarse one would be at least MIN_AUTO_SCALE px, else one. Steps are
-    shared in proportion 2^(n-1-i): a step at half the size costs a quarter, so most of the
-    work happens where it is cheap and the full-size scales only refine.
-    """
-    n = config.scales or (2 if config.size // 2 >= MIN_AUTO_SCALE else 1)
-    shares = [2.0 ** (n - 1 - i) for i in range(n)]
-    total = sum(shares)
-    steps = [max(1, math.floor(config.steps * s / total)) for s in shares]
-    steps[-1] = max(1, config.steps - sum(steps[:-1]))
-    plan = []
-    for i in range(n):
-        long_side = max(16, round(config.size / 2 ** (n - 1 - i)))
-        plan.append((fit_size(width, height, long_side), steps[i]))
-    # Very small step budgets can exceed config.steps by the max(1, ...) floors; trim from the coarse end.
-    while sum(s for _, s in plan) > config.steps and len(plan) > 1:
-        plan.pop(0)
-    return plan
+# The smallest side anything is made at (output, scales, style images): the size field's minimum.
+MIN_SIZE: int = field_meta("size")["min"]
 
 
 # --- presets ----------------------------------------------------------------------------
@@ -310,4 +295,4 @@ def preset(name: str, **overrides: Any) -> StyleConfig:
 def preset_diff(name: str) -> dict[str, Any]:
     """The fields a preset sets differently from StyleConfig's defaults (for `painterly presets`)."""
     cfg, base = preset(name), StyleConfig()
-    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != getattr(base, f.name)}  # fmt: skip
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != getattr(base, f.name)}

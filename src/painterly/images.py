@@ -13,7 +13,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Union
+from typing import TYPE_CHECKING, BinaryIO, Optional, Union
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -26,7 +26,8 @@ ImageSource = Union[str, os.PathLike, bytes, BinaryIO, Image.Image]
 # A decoded image above this many pixels is refused: it is almost surely a decompression
 # bomb or a mistake, and 64 MP of float32 RGB is already 768 MB before any VGG activations.
 MAX_INPUT_PIXELS = 64_000_000
-MAX_INPUT_BYTES = 50 * 1024 * 1024  # what the studio accepts per upload, too
+MAX_INPUT_BYTES = 50 * 1024 * 1024  # the cap on one upload (the studio's and the job store's)
+UPLOAD_MB = MAX_INPUT_BYTES // 2**20  # the same cap in MB, for Streamlit's settings and help texts
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
@@ -94,6 +95,15 @@ def load_image(source: ImageSource, *, name: str = "image", max_pixels: int = MA
     return _to_rgb(ImageOps.exif_transpose(img))
 
 
+def check_upload_size(data: Union[bytes, bytearray], name: str) -> None:
+    """Refuse an upload over the cap, before any decoding: the one check and message for it."""
+    if len(data) > MAX_INPUT_BYTES:
+        raise ImageError(
+            f"{name}: {len(data) / 2**20:.0f} MB is over the {MAX_INPUT_BYTES / 2**20:.0f} MB limit, the upload "
+            "limit per file; use a smaller file"
+        )
+
+
 def _to_rgb(img: Image.Image) -> Image.Image:
     """8-bit RGB from any mode Pillow decodes."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
@@ -124,11 +134,19 @@ def fit_size(width: int, height: int, long_side: int) -> tuple[int, int]:
 
 def resize_long_side(img: Image.Image, long_side: int) -> Image.Image:
     """Resize so the long side is long_side px (LANCZOS when shrinking, BICUBIC when growing)."""
-    size = fit_size(*img.size, long_side)
+    return resize_to(img, fit_size(*img.size, long_side))
+
+
+def resize_to(img: Image.Image, size: tuple[int, int], *, reducing_gap: Optional[float] = None) -> Image.Image:
+    """Resize to ``size`` (w, h): LANCZOS when shrinking, BICUBIC when growing.
+
+    ``reducing_gap`` (shrinking only): a fast box reduction first, then Lanczos (big photos).
+    """
     if size == img.size:
         return img
-    grow = size[0] > img.size[0]
-    return img.resize(size, Image.Resampling.BICUBIC if grow else Image.Resampling.LANCZOS)
+    if size[0] > img.size[0]:
+        return img.resize(size, Image.Resampling.BICUBIC)
+    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=reducing_gap)
 
 
 def save_image(img: Image.Image, path: Union[str, os.PathLike], *, quality: int = 95) -> Path:
@@ -263,7 +281,7 @@ def _sqrtm(m: np.ndarray) -> np.ndarray:
 # --- tensors (torch imported lazily) -------------------------------------------------------
 
 
-def to_tensor(img: Image.Image) -> "torch.Tensor":
+def to_tensor(img: Image.Image) -> torch.Tensor:
     """PIL RGB -> float tensor (1, 3, H, W) in [0, 1]."""
     import torch
 
@@ -271,7 +289,7 @@ def to_tensor(img: Image.Image) -> "torch.Tensor":
     return torch.from_numpy(a.copy()).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
-def to_image(t: "torch.Tensor") -> Image.Image:
+def to_image(t: torch.Tensor) -> Image.Image:
     """Float tensor (1, 3, H, W) or (3, H, W), any range -> PIL RGB (clamped to [0, 1])."""
     if t.dim() == 4:
         t = t[0]

@@ -41,7 +41,8 @@ import numpy as np
 from PIL import Image
 
 from . import images as im
-from .config import MAX_SIZE
+from .config import StyleConfig, field_meta
+from .plan import check_styles
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -61,8 +62,7 @@ PREDICT_MODEL = "arbitrary_predict.onnx"
 TRANSFER_MODEL = "arbitrary_transform.onnx"
 STYLE_SIZE = 256  # the prediction network was trained on 256x256 style crops
 EMBEDDING_DIM = 100  # Ghiasi et al.'s style bottleneck
-COLOR_MODES = ("none", "luminance", "histogram")  # as StyleConfig.color
-MIN_SIZE = 16  # as StyleConfig.size
+COLOR_MODES: tuple[str, ...] = field_meta("color")["choices"]  # StyleConfig.color's
 _CACHE_LEN = 32  # style embeddings remembered (the studio re-previews the same painting often)
 
 ImageInput = Union[Image.Image, str, "os.PathLike[str]", bytes]
@@ -77,8 +77,8 @@ class PreviewUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class _Networks:
-    predict: "onnxruntime.InferenceSession"
-    transfer: "onnxruntime.InferenceSession"
+    predict: onnxruntime.InferenceSession
+    transfer: onnxruntime.InferenceSession
     style_input: str  # predict: (1, 256, 256, 3)
     content_input: str  # transfer: (1, S, S, 3)
     embedding_input: str  # transfer: (1, 1, 1, 100)
@@ -123,7 +123,7 @@ def _threads() -> int:
     return max(1, min(4, n))
 
 
-def _session_options() -> "onnxruntime.SessionOptions":
+def _session_options() -> onnxruntime.SessionOptions:
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -259,11 +259,6 @@ def _blend_weights(style_blend: Sequence[float], n: int) -> np.ndarray:
     """Normalised weights per style (equal when empty), as StyleConfig.style_blend."""
     if not style_blend:
         return np.full(n, 1.0 / n)
-    if len(style_blend) != n:
-        raise ValueError(f"style_blend has {len(style_blend)} weights for {n} style image(s)")
-    bad = [v for v in style_blend if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf]
-    if bad:
-        raise ValueError(f"style_blend weights must be non-negative numbers, got {bad[0]!r}")
     w = np.array(style_blend, dtype=np.float64)
     if w.sum() <= 0:
         raise ValueError("style_blend weights must not all be zero")
@@ -284,12 +279,7 @@ def _pad_square(a: np.ndarray, side: int) -> tuple[np.ndarray, tuple[int, int]]:
 
 def _fit(photo: Image.Image, side: int) -> Image.Image:
     """The photo with its long side at the transfer network's input size."""
-    grow = max(photo.size) < side
-    return photo.resize(
-        im.fit_size(*photo.size, side),
-        Image.Resampling.BICUBIC if grow else Image.Resampling.LANCZOS,
-        reducing_gap=3.0,  # big photos: a fast box reduction first, then Lanczos (ignored when growing)
-    )
+    return im.resize_to(photo, im.fit_size(*photo.size, side), reducing_gap=3.0)
 
 
 def _transfer(fitted: Image.Image, embedding: np.ndarray) -> Image.Image:
@@ -321,7 +311,7 @@ def preview(
     Args:
         content: the photo (a PIL image; a path or bytes also work). Any size and mode.
         styles: one painting or several.
-        size: long side of the result in pixels (16..4096); the photo's aspect ratio is kept
+        size: long side of the result in pixels (as ``StyleConfig.size``); the photo's aspect ratio is kept
             and the size matches ``stylize`` with the same ``size``. The network works at
             384 px: larger previews are upscaled.
         strength: 0..1; interpolates the style embedding from the photo's own (0: the photo
@@ -341,19 +331,16 @@ def preview(
         ValueError: an option is out of range (the message says which and what is allowed).
         PreviewUnavailable: the networks cannot be loaded.
     """
-    if isinstance(size, bool) or not isinstance(size, int) or not MIN_SIZE <= size <= MAX_SIZE:
-        raise ValueError(f"size must be a whole number of pixels from {MIN_SIZE} to {MAX_SIZE}, got {size!r}")
     strength = _number(strength, "strength", 0.0, 1.0)
-    color_strength = _number(color_strength, "color_strength", 0.0, 1.0)
-    if color not in COLOR_MODES:
-        raise ValueError(f"color must be one of {', '.join(COLOR_MODES)}; got {color!r}")
+    # The options it shares with stylize are checked by StyleConfig: the same refusals, worded alike.
+    StyleConfig.from_dict({"size": size, "style_blend": tuple(style_blend), "color": color,
+                           "color_strength": color_strength})
     single = isinstance(styles, (Image.Image, str, bytes, bytearray, os.PathLike))
     try:
         style_list = [styles] if single else list(styles)  # type: ignore[arg-type]
     except TypeError:
         raise im.ImageError(f"style image: expected a PIL image or a list of them, got {type(styles).__name__}") from None
-    if not style_list:
-        raise ValueError("at least one style image is needed")
+    check_styles(style_blend, len(style_list))
     weights = _blend_weights(style_blend, len(style_list))
 
     photo = _load(content, "content image")
@@ -377,10 +364,7 @@ def preview(
         embedding = strength * embedding + (1.0 - strength) * _embed(_style_square(photo))
 
     out = _transfer(small, np.asarray(embedding, dtype=np.float32))
-    target = im.fit_size(*photo.size, size)
-    if out.size != target:
-        grow = target[0] > out.width
-        out = out.resize(target, Image.Resampling.BICUBIC if grow else Image.Resampling.LANCZOS)
+    out = im.resize_to(out, im.fit_size(*photo.size, size))
     if color == "luminance":
         out = im.luminance_transfer(out, photo)
     return out

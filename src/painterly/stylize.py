@@ -10,7 +10,6 @@ style-transfer-pytorch), colour preservation (Gatys et al. 2016), total variatio
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Optional, Sequence, Union
@@ -20,9 +19,18 @@ import torch.nn.functional as F
 from PIL import Image
 
 from . import images as im
-from .config import DEFAULT, StyleConfig, scale_plan  # noqa: F401 - scale_plan re-exported
 from . import precision as prec
-from .losses import STYLE_LOSS_SCALE, blend_statistics, content_loss, sliced_projections, style_distance, style_statistic, tv_loss
+from .config import DEFAULT, MIN_SIZE, StyleConfig
+from .losses import (
+    STYLE_LOSS_SCALE,
+    blend_statistics,
+    content_loss,
+    sliced_projections,
+    style_distance,
+    style_statistic,
+    tv_loss,
+)
+from .plan import RunPlan
 from .vgg import get_vgg
 
 
@@ -101,16 +109,13 @@ def stylize(
         callback raised Cancelled, the best image so far, at that same size.
     """
     style_list = [styles] if isinstance(styles, Image.Image) else list(styles)
-    if not style_list:
-        raise ValueError("at least one style image is needed")
-    if config.style_blend and len(config.style_blend) != len(style_list):
-        raise ValueError(f"style_blend has {len(config.style_blend)} weights for {len(style_list)} style images")
     if (config.init == "image" or start_step) and init_image is None:
         raise ValueError("init_image is required with init='image' or start_step > 0")
     if not 0 <= start_step < config.steps:
         raise ValueError(f"start_step must be in [0, {config.steps}), got {start_step}")
 
     content = im.load_image(content, name="content image")
+    plan = RunPlan.build(config, *content.size, n_styles=len(style_list))
     style_list = [im.load_image(s, name="style image") for s in style_list]
     if config.color == "histogram":
         style_list = [im.match_color(s, content, config.color_strength) for s in style_list]
@@ -150,8 +155,7 @@ def stylize(
             out = im.luminance_transfer(out, photo)
         return out
 
-    plan = scale_plan(config, *content.size)
-    final_size = plan[-1][0]
+    final_size = plan.final_size
     gen = torch.Generator().manual_seed(config.seed)
     t0 = time.perf_counter()
     done = 0  # steps of the schedule completed (including skipped ones when resuming)
@@ -159,7 +163,7 @@ def stylize(
     best: Optional[torch.Tensor] = None  # lowest-loss image of the current scale
 
     try:
-        for si, (size, n_steps) in enumerate(plan):
+        for si, (size, n_steps) in enumerate(plan.scales):
             if done + n_steps <= start_step:
                 done += n_steps
                 continue
@@ -176,10 +180,11 @@ def stylize(
                 if sl:
                     per_style = []
                     for s in style_list:
-                        s_long = max(16, round(max(size) * config.style_scale))
+                        s_long = max(MIN_SIZE, round(max(size) * config.style_scale))
                         feats = features(to_dev(im.resize_long_side(s, s_long)), sl)
-                        per_style.append({k: style_statistic(feats[k], kind, normalize=norm, projections=proj.get(k))
-                                          for k in sl})  # fmt: skip
+                        per_style.append(
+                            {k: style_statistic(feats[k], kind, normalize=norm, projections=proj.get(k)) for k in sl}
+                        )
                     s_targets = {k: blend_statistics([p[k] for p in per_style], blend, kind) for k in sl}
 
             # --- start image for this scale ---
@@ -224,11 +229,11 @@ def stylize(
                     want_image = last or (config.preview_every and step % config.preview_every == 0)
                     on_progress(
                         Progress(
-                            step=step, steps=config.steps, scale=si + 1, scales=len(plan), size=size,
+                            step=step, steps=config.steps, scale=si + 1, scales=len(plan.scales), size=size,
                             loss=step_loss, losses=terms, elapsed=time.perf_counter() - t0,
                             image=finish(x) if want_image else None, precision=precision,
                         )
-                    )  # fmt: skip
+                    )
             done += n_steps
             x = x.detach()
     except Cancelled:

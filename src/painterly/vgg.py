@@ -32,7 +32,7 @@ _CONVS = (
     ("conv3_1", 128, 256), ("conv3_2", 256, 256), ("conv3_3", 256, 256), ("conv3_4", 256, 256),
     ("conv4_1", 256, 512), ("conv4_2", 512, 512), ("conv4_3", 512, 512), ("conv4_4", 512, 512),
     ("conv5_1", 512, 512), ("conv5_2", 512, 512), ("conv5_3", 512, 512), ("conv5_4", 512, 512),
-)  # fmt: skip
+)
 _CONV_SHAPES = {name: (cout, cin) for name, cin, cout in _CONVS}
 
 # Above this many input pixels the forward pass recomputes these runs of layers during
@@ -132,6 +132,9 @@ class VGG19(nn.Module):
         pooling: "max" (as trained) or "avg" (Gatys et al.'s choice for image synthesis).
     """
 
+    scale: torch.Tensor  # buffers: the preprocessing folded into x * scale - shift
+    shift: torch.Tensor
+
     def __init__(
         self,
         weights: dict[str, tuple[torch.Tensor, torch.Tensor]],
@@ -145,7 +148,7 @@ class VGG19(nn.Module):
         self.preprocess = preprocess
         self.memory_format = torch.contiguous_format
         self.names = VGG_LAYERS[: VGG_LAYERS.index(last_layer) + 1]
-        layers = []
+        layers: list[nn.Module] = []
         for name in self.names:
             if name.startswith("conv"):
                 cout, cin = _CONV_SHAPES[name]
@@ -168,7 +171,7 @@ class VGG19(nn.Module):
             self.register_buffer(
                 "shift", (torch.tensor(TORCHVISION_MEAN) / torch.tensor(TORCHVISION_STD)).view(1, 3, 1, 1),
                 persistent=False,
-            )  # fmt: skip
+            )
         self.requires_grad_(False)
         self.eval()
 
@@ -244,7 +247,7 @@ def _cached_vgg(weights: str, last_layer: str, pooling: str, device: str) -> VGG
     net = net.to(device)
     if device == "cpu":
         # channels_last lets oneDNN pick its blocked convolution kernels without reorders.
-        net = net.to(memory_format=torch.channels_last)
+        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # missing from torch's stubs
         net.memory_format = torch.channels_last
     return net
 

@@ -19,7 +19,6 @@ from .media import Picture
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 TYPICAL_PHOTO = (1600, 1200)  # for the estimate before a photo is chosen
-UPLOAD_MB = im.MAX_INPUT_BYTES // 2**20
 
 COLOR_LABELS = {
     "none": "The painting's colours",
@@ -117,7 +116,7 @@ def _base(source: Optional[tuple[str, StyleConfig, Picture, list[Picture]]]) -> 
         horizontal=True,
         key=f"preset:{source[0] if source else ''}",
         help="A starting point; every choice below can still be changed.",
-    )
+    ) or default  # (None only without an index)
     st.caption(captions[name])
     if name == "earlier" and source is not None:
         return f"job-{source[0]}", source[1]
@@ -133,9 +132,9 @@ def _inputs(source) -> tuple[Optional[Picture], list[Picture], list[str]]:
     c1, c2 = st.columns(2)
     with c1:
         up = st.file_uploader(
-            "Your photo", type=IMAGE_TYPES, key="content_upload", max_upload_size=UPLOAD_MB,
-            help=f"PNG, JPEG, WebP, ... up to {UPLOAD_MB} MB. Its shape is kept.",
-        )  # fmt: skip
+            "Your photo", type=IMAGE_TYPES, key="content_upload", max_upload_size=im.UPLOAD_MB,
+            help=f"PNG, JPEG, WebP, ... up to {im.UPLOAD_MB} MB. Its shape is kept.",
+        )
         content = _checked(up.getvalue(), "photo", errors) if up is not None else None
         if content is None and up is None and source is not None:
             content = source[2]
@@ -144,9 +143,9 @@ def _inputs(source) -> tuple[Optional[Picture], list[Picture], list[str]]:
     with c2:
         ups = st.file_uploader(
             "Painting(s) to borrow the style from", type=IMAGE_TYPES, accept_multiple_files=True,
-            key="style_upload", max_upload_size=UPLOAD_MB,
+            key="style_upload", max_upload_size=im.UPLOAD_MB,
             help="One painting, or several to blend (a slider under each sets its share).",
-        )  # fmt: skip
+        )
         styles: list[Picture] = []
         for i, f in enumerate(ups or []):
             pic = _checked(f.getvalue(), f"painting {i + 1}" if len(ups) > 1 else "painting", errors)
@@ -183,7 +182,7 @@ def _main_controls(
         "Style strength", list(logic.STRENGTH_LEVELS), value=logic.STRENGTH_DEFAULT,
         format_func=logic.STRENGTH_LEVELS.__getitem__, key=prefix + "strength",
         help="Left: more of your photo. Right: more of the painting. Medium is the look as tuned.",
-    )  # fmt: skip
+    )
     out["style_weight"] = logic.style_weight_for(base.style_weight, strength)
 
     if len(styles) > 1:
@@ -192,7 +191,7 @@ def _main_controls(
         top = max(defaults) or 1.0  # the engine normalises the blend: only the ratios matter
         cols = st.columns(min(3, len(styles)))
         blend = tuple(
-            cols[i % len(cols)].slider(f"Painting {i + 1}", 0.0, 1.0, round(defaults[i] / top, 2), 0.05, key=f"{prefix}blend{i}:{len(styles)}")  # fmt: skip
+            cols[i % len(cols)].slider(f"Painting {i + 1}", 0.0, 1.0, round(defaults[i] / top, 2), 0.05, key=f"{prefix}blend{i}:{len(styles)}")
             for i in range(len(styles))
         )
         out["style_blend"] = blend if any(blend) else ()
@@ -204,25 +203,25 @@ def _main_controls(
     color = st.radio(
         "Colours", list(COLOR_LABELS), index=list(COLOR_LABELS).index(base.color),
         format_func=COLOR_LABELS.__getitem__, horizontal=True, key=prefix + "color", help=COLOR_HELP,
-    )  # fmt: skip
+    )
     out["color"] = color
     if color != "none":
         out["color_strength"] = st.slider(
             "How much of the photo's colour to keep", 0.0, 1.0, float(base.color_strength), 0.05,
             key=prefix + "color_strength",
-        )  # fmt: skip
+        )
 
     sizes = sorted(set(logic.SIZE_CHOICES) | {base.size})
     out["size"] = st.select_slider(
         "Size (long side, pixels)", sizes, value=base.size, key=prefix + "size",
         help="The picture keeps your photo's shape. Bigger takes longer: twice the size, about four times the time.",
-    )  # fmt: skip
+    )
 
     w, h = content.size if content is not None else TYPICAL_PHOTO
     mode = st.segmented_control(
         "Run for", ["Steps", "Time limit"], default="Steps", key=prefix + "budget",
         help="A number of optimisation steps, or as many as fit in a time you choose.",
-    )  # fmt: skip
+    )
     sized = base.replace(size=out["size"])
     if mode == "Time limit":
         seconds = st.select_slider(
@@ -235,7 +234,7 @@ def _main_controls(
         out["steps"] = st.slider(
             "Steps", lo, max(2000, base.steps), base.steps, stride, key=prefix + "steps",
             help="More steps: a more finished painting. You can stop any time and keep the picture so far.",
-        )  # fmt: skip
+        )
     out["preview_every"] = logic.preview_every_for(sized, w, h)
     return out, strength
 
@@ -282,7 +281,7 @@ def field_widget(f: dataclasses.Field, current: Any, prefix: str) -> Any:
                 label, None if lo is None else float(lo), None if hi is None else float(hi), float(current),
                 _float_step(current), format="%g", key=key, help=help_,
             )
-        )  # fmt: skip
+        )
     if kind == "numbers":
         text = st.text_input(label, logic.format_numbers(current), key=key, help=help_, placeholder="empty = automatic")
         return logic.parse_numbers(text, f.name)
@@ -309,7 +308,7 @@ def _preview(content: Optional[Picture], styles: list[Picture], choice: dict[str
             content.key, tuple(s.key for s in styles), logic.preview_strength(strength),
             tuple(choice.get("style_blend", ())), choice["color"], float(choice.get("color_strength", 1.0)),
             content.image, [s.image for s in styles],
-        )  # fmt: skip
+        )
     except Exception as e:  # noqa: BLE001 -- any failure of the optional preview is only a note
         st.caption(f"No instant preview on this server ({type(e).__name__}: {e}). The painting itself is unaffected.")
         return
@@ -325,6 +324,6 @@ def _estimate(config: StyleConfig, content: Optional[Picture], owner: str) -> No
 
 def _calibration(owner: str) -> float:
     """How this machine compares with the estimate, from this browser's last finished pictures."""
-    jobs = [j for j in state.store().list(owner, limit=20) if j.status == "done" and not j.stopped_early and j.elapsed > 0]  # fmt: skip
+    jobs = [j for j in state.store().list(owner, limit=20) if j.status == "done" and not j.stopped_early and j.elapsed > 0]
     samples = [(logic.estimate_seconds(j.config, j.width, j.height), j.elapsed) for j in jobs[:8]]
     return logic.calibration_from(samples)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ..images import ImageError
 from . import media, state
 from .jobpage import STATUS_WORDS
 
@@ -36,14 +35,12 @@ def sidebar(current: str | None) -> None:
                 if path is not None:
                     st.image(media.file_thumbnail(str(path), media.mtime_ns(path), 240), width="stretch")
                 else:  # not started yet: its photo
-                    try:
-                        content, _ = media.job_pictures(str(store.data_dir), job.id)
-                        st.image(media.thumbnail(content.image, 240), width="stretch")
-                    except (ImageError, KeyError, OSError):
-                        pass
+                    inputs = media.job_inputs(store.data_dir, job.id)
+                    if inputs is not None:
+                        st.image(media.thumbnail(inputs[0].image, 240), width="stretch")
                 label = STATUS_WORDS.get(job.status, job.status)
                 if st.button(
                     label, key=f"open:{job.id}", width="stretch",
                     type="primary" if job.id == current else "secondary",
-                ):  # fmt: skip
+                ):
                     state.go(job=job.id)

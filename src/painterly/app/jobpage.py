@@ -13,7 +13,6 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from .. import images as im
 from ..jobs import Job, JobStore
 from . import logic, media, state
 
@@ -76,7 +75,7 @@ def live(job_id: str, mine: bool) -> None:
             if st.button(
                 "Stop and keep", type="primary", disabled=job.cancel_requested, key="stop",
                 help="End now and keep the picture as it is.",
-            ):  # fmt: skip
+            ):
                 store.cancel(job.id)
                 st.toast("Stopping; your picture is kept.")
         if job.start_step:
@@ -87,10 +86,10 @@ def live(job_id: str, mine: bool) -> None:
             st.image(path.read_bytes(), caption=f"Step {job.step}", width="stretch")
         else:
             # The run starts from the photo; show it until the first painted image arrives.
-            try:
-                content, _ = media.job_pictures(str(store.data_dir), job.id)
-                st.image(content.image, caption="Getting the painter ready…", width="stretch")
-            except (im.ImageError, KeyError, OSError):
+            inputs = media.job_inputs(store.data_dir, job.id)
+            if inputs is not None:
+                st.image(inputs[0].image, caption="Getting the painter ready…", width="stretch")
+            else:
                 st.info("The first image appears after the first steps…")
 
 
@@ -108,7 +107,10 @@ def _waiting(store: JobStore, job: Job, mine: bool) -> None:
     elif pos == 0 or pos is None:
         st.info("Yours is next; it starts as soon as the painter is free.")
     else:
-        st.info(f"{pos} picture{'s' if pos != 1 else ''} ahead of yours. This page updates by itself; you can close it and come back with the same link.")  # fmt: skip
+        st.info(
+            f"{pos} picture{'s' if pos != 1 else ''} ahead of yours. "
+            "This page updates by itself; you can close it and come back with the same link."
+        )
     if mine and st.button("Cancel", key="cancel", help="Take it out of the queue."):
         store.cancel(job.id)
         st.rerun()
@@ -154,9 +156,9 @@ def finished(store: JobStore, job: Job, mine: bool) -> None:
         with side:
             files = media.downloads(str(path), media.mtime_ns(path))
             name = f"painterly-{job.id[:8]}"
-            st.download_button("Download PNG", files["PNG"], f"{name}.png", "image/png", on_click="ignore", key="png", width="stretch")  # fmt: skip
-            st.download_button("Download JPEG", files["JPEG"], f"{name}.jpg", "image/jpeg", on_click="ignore", key="jpeg", width="stretch")  # fmt: skip
-            if st.button("Tweak and run again", type="primary", key="tweak", width="stretch", help="The same pictures and settings in the form, to change and run again."):  # fmt: skip
+            st.download_button("Download PNG", files["PNG"], f"{name}.png", "image/png", on_click="ignore", key="png", width="stretch")
+            st.download_button("Download JPEG", files["JPEG"], f"{name}.jpg", "image/jpeg", on_click="ignore", key="jpeg", width="stretch")
+            if st.button("Tweak and run again", type="primary", key="tweak", width="stretch", help="The same pictures and settings in the form, to change and run again."):
                 state.go(tweak=job.id)
             _inputs_column(store, job)
         _share_link(job)
@@ -191,24 +193,24 @@ def _settings(job: Job) -> None:
 
 def _inputs_row(store: JobStore, job: Job) -> None:
     """The photo and painting(s) the job started from, small."""
-    try:
-        content, styles = media.job_pictures(str(store.data_dir), job.id)
-    except (im.ImageError, KeyError, OSError):
+    inputs = media.job_inputs(store.data_dir, job.id)
+    if inputs is None:
         return
+    content, styles = inputs
     st.caption("Made from")
     cols = st.columns(6)
     cols[0].image(media.thumbnail(content.image, 240), caption="photo", width="stretch")
     for i, s in enumerate(styles[:5]):
-        cols[i + 1].image(media.thumbnail(s.image, 240), caption=f"painting {i + 1}" if len(styles) > 1 else "painting", width="stretch")  # fmt: skip
+        cols[i + 1].image(media.thumbnail(s.image, 240), caption=f"painting {i + 1}" if len(styles) > 1 else "painting", width="stretch")
 
 
 
 def _inputs_column(store: JobStore, job: Job) -> None:
     """The inputs beside the result."""
-    try:
-        content, styles = media.job_pictures(str(store.data_dir), job.id)
-    except (im.ImageError, KeyError, OSError):
+    inputs = media.job_inputs(store.data_dir, job.id)
+    if inputs is None:
         return
+    content, styles = inputs
     st.image(media.thumbnail(content.image, 360), caption="Your photo", width="stretch")
     for i, s in enumerate(styles):
-        st.image(media.thumbnail(s.image, 360), caption=f"Painting {i + 1}" if len(styles) > 1 else "Painting", width="stretch")  # fmt: skip
+        st.image(media.thumbnail(s.image, 360), caption=f"Painting {i + 1}" if len(styles) > 1 else "Painting", width="stretch")

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import secrets
 from typing import Any, Iterable, Literal, Sequence
 
-from ..config import PRESET_HELP, PRESETS, ConfigError, StyleConfig, fields, scale_plan
+from ..config import PRESET_HELP, PRESETS, ConfigError, StyleConfig, fields
+from ..jobs.store import new_id, valid_id
+from ..plan import RunPlan
 
 # --- presets, in words a painter would use ---------------------------------------------------
 
@@ -47,7 +48,7 @@ STRENGTH_DECADES = 1.0
 # The slider's stops, in words: a person picks "Bold", not "beta = 0.0316".
 STRENGTH_LEVELS: dict[int, str] = {
     0: "Faint", 17: "Light", 33: "Gentle", 50: "Medium", 67: "Strong", 83: "Bold", 100: "Wild",
-}  # fmt: skip
+}
 
 
 def style_weight_for(base_style_weight: float, strength: float) -> float:
@@ -82,10 +83,10 @@ SETUP_SECONDS = 4.0
 def estimate_seconds(config: StyleConfig, width: int, height: int, calibration: float = 1.0) -> float:
     """Rough wall-clock seconds for ``config`` on a ``width`` x ``height`` photo on this machine.
 
-    Sums steps x per-step cost over the engine's own coarse-to-fine schedule. ``calibration``
-    scales the result (see ``calibration_from``).
+    Sums steps x per-step cost over the engine's own run plan. ``calibration`` scales the
+    result (see ``calibration_from``).
     """
-    work = sum(n * _step_seconds(config, w, h) for (w, h), n in scale_plan(config, width, height))
+    work = RunPlan.build(config, width, height).seconds(lambda w, h: _step_seconds(config, w, h))
     return calibration * (SETUP_SECONDS + work)
 
 
@@ -130,7 +131,7 @@ def preview_every_for(config: StyleConfig, width: int, height: int, target: floa
 
     Judged at the finest scale, where steps are slowest; an image costs little next to a step.
     """
-    return max(1, min(50, int(target / _step_seconds(config, *_fit(width, height, config.size)))))
+    return max(1, min(50, int(target / _step_seconds(config, *output_size(config, width, height)))))
 
 
 def _step_seconds(config: StyleConfig, width: int, height: int) -> float:
@@ -138,15 +139,9 @@ def _step_seconds(config: StyleConfig, width: int, height: int) -> float:
     return STEP_OVERHEAD + per_mp * width * height / 1e6
 
 
-def _fit(width: int, height: int, long_side: int) -> tuple[int, int]:
-    from ..images import fit_size
-
-    return fit_size(width, height, long_side)
-
-
 def output_size(config: StyleConfig, width: int, height: int) -> tuple[int, int]:
     """The size of the finished picture for a ``width`` x ``height`` photo (aspect kept)."""
-    return _fit(width, height, config.size)
+    return RunPlan.build(config, width, height).final_size
 
 
 def format_clock(seconds: float | None) -> str:
@@ -257,14 +252,11 @@ def settings_summary(config: StyleConfig) -> dict[str, Any]:
 
 # --- who owns what -----------------------------------------------------------------------------
 
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-
-
 def new_owner_token() -> str:
-    """An unguessable token naming one browser's gallery (128 bits)."""
-    return secrets.token_urlsafe(16)
+    """An unguessable token naming one browser's gallery (an id like a job's)."""
+    return new_id()
 
 
 def valid_token(value: object) -> bool:
-    """Whether a value from the URL can be an owner token or job id (no paths, no markup)."""
-    return isinstance(value, str) and bool(_TOKEN_RE.match(value))
+    """Whether a value from the URL can be an owner token or job id (the store's one id rule)."""
+    return valid_id(value)

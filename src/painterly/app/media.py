@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import streamlit as st
 from PIL import Image
@@ -33,11 +33,7 @@ class Picture:
 
 def check_upload(data: bytes, name: str) -> Picture:
     """Decode an upload, or raise ImageError with the one-line reason (size cap first)."""
-    if len(data) > im.MAX_INPUT_BYTES:
-        raise im.ImageError(
-            f"{name}: {len(data) / 2**20:.0f} MB is over the {im.MAX_INPUT_BYTES // 2**20} MB limit; "
-            "use a smaller file"
-        )
+    im.check_upload_size(data, name)
     key = hashlib.sha256(data).hexdigest()
     image, size = _decode(key, data, name)
     return Picture(key, data, image, size)
@@ -61,6 +57,15 @@ def job_pictures(data_dir: str, job_id: str) -> tuple[Picture, list[Picture]]:
 
     content, styles = store().inputs(job_id)
     return _picture(content), [_picture(s) for s in styles]
+
+
+def job_inputs(data_dir: Path, job_id: str) -> Optional[tuple[Picture, list[Picture]]]:
+    """``job_pictures``, or None when they cannot be read (the job is gone, a file damaged):
+    the pages then simply show no inputs."""
+    try:
+        return job_pictures(str(data_dir), job_id)
+    except (im.ImageError, KeyError, OSError):
+        return None
 
 
 def _picture(img: Image.Image) -> Picture:
@@ -114,4 +119,4 @@ def instant_preview(
     return preview(
         _content, list(_styles), size=PREVIEW_SIDE, strength=strength, style_blend=blend,
         color=color, color_strength=color_strength,
-    )  # fmt: skip
+    )

@@ -13,7 +13,7 @@ worker imports it when it runs a job.
 from __future__ import annotations
 
 from .store import ACTIVE, STATUSES, Job, JobStore, LeaseLost, StoreError, WorkerInfo, default_data_dir
-from .worker import estimate_eta, run_job, run_worker
+from .worker import run_job, run_worker
 
 __all__ = [
     "ACTIVE",
@@ -24,7 +24,6 @@ __all__ = [
     "StoreError",
     "WorkerInfo",
     "default_data_dir",
-    "estimate_eta",
     "run_job",
     "run_worker",
 ]

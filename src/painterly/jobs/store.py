@@ -23,6 +23,7 @@ and from several worker processes at once.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import dataclasses
 import json
@@ -42,7 +43,8 @@ from typing import Iterator, NamedTuple, Optional, Sequence, Union
 from PIL import Image
 
 from .. import images as im
-from ..config import ConfigError, StyleConfig, scale_plan
+from ..config import ConfigError, StyleConfig
+from ..plan import RunPlan
 
 Upload = Union[bytes, bytearray, Image.Image]
 
@@ -52,8 +54,18 @@ SCHEMA_VERSION = 2
 DB_NAME = "jobs.sqlite3"
 
 # secrets.token_urlsafe(16) gives 22 characters of [A-Za-z0-9_-]; anything else is not an id
-# of ours and must never reach a file path.
+# of ours and must never reach a file path. Job ids and the studio's owner tokens alike.
 _ID_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def new_id() -> str:
+    """An unguessable id (128 bits): a job's, or the studio's token for one browser."""
+    return secrets.token_urlsafe(16)
+
+
+def valid_id(value: object) -> bool:
+    """Whether a value (from a URL, a caller) can be an id of ours: no paths, no markup."""
+    return isinstance(value, str) and _ID_RE.fullmatch(value) is not None
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -190,7 +202,7 @@ class WorkerInfo(NamedTuple):
     pid: int
 
     @classmethod
-    def current(cls) -> "WorkerInfo":
+    def current(cls) -> WorkerInfo:
         """A fresh identity for a worker in this process (threads get distinct tokens)."""
         host, pid = socket.gethostname(), os.getpid()
         return cls(f"{host}:{pid}:{secrets.token_hex(4)}", host, pid)
@@ -284,7 +296,7 @@ class JobStore:
 
     def job_dir(self, job_id: str) -> Path:
         """The folder of a job id (which must look like one of ours: no path tricks)."""
-        if not isinstance(job_id, str) or not _ID_RE.fullmatch(job_id):
+        if not valid_id(job_id):
             raise KeyError(f"not a job id: {job_id!r}")
         return self.jobs_dir / job_id
 
@@ -332,22 +344,19 @@ class JobStore:
         if not isinstance(owner, str):
             raise TypeError("owner must be a string")
         style_list = [styles] if isinstance(styles, (bytes, bytearray, Image.Image)) else list(styles)
-        if not style_list:
-            raise im.ImageError("no style image: add at least one painting")
-        if config.style_blend and len(config.style_blend) != len(style_list):
-            raise ConfigError(f"style_blend has {len(config.style_blend)} weights for {len(style_list)} style images")
         photo = _load_upload(content, "content image")
-        paintings = [_load_upload(s, f"style image {i + 1}" if len(style_list) > 1 else "style image") for i, s in enumerate(style_list)]  # fmt: skip
-        width, height = im.fit_size(*photo.size, config.size)
+        plan = RunPlan.build(config, *photo.size, n_styles=len(style_list))
+        paintings = [_load_upload(s, f"style image {i + 1}" if len(style_list) > 1 else "style image") for i, s in enumerate(style_list)]
+        width, height = plan.final_size
 
-        job_id = secrets.token_urlsafe(16)
+        job_id = new_id()
         tmp = self.jobs_dir / f".new-{job_id}"
         tmp.mkdir()
         try:
             im.save_image(photo, tmp / "content.png")
             for i, s in enumerate(paintings):
                 im.save_image(s, tmp / f"style_{i}.png")
-            im.write_atomic(tmp / "config.json", (json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n").encode())  # fmt: skip
+            im.write_atomic(tmp / "config.json", (json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n").encode())
             final = self.job_dir(job_id)
             os.replace(tmp, final)  # the folder appears complete, or not at all
         except BaseException:
@@ -358,11 +367,12 @@ class JobStore:
         try:
             with self._tx() as c:
                 c.execute(
-                    "INSERT INTO jobs (id, owner, status, config, n_styles, width, height, created, updated, steps, scales)"
+                    "INSERT INTO jobs (id, owner, status, config, n_styles, width, height, created, updated, steps,"
+                    " scales)"
                     " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
                     (job_id, owner, config.to_json(), len(paintings), width, height, now, now, config.steps,
-                     len(scale_plan(config, *photo.size))),
-                )  # fmt: skip
+                     len(plan.scales)),
+                )
         except BaseException:
             shutil.rmtree(final, ignore_errors=True)
             raise
@@ -370,12 +380,12 @@ class JobStore:
 
     def get(self, job_id: str) -> Optional[Job]:
         """The job, or None if there is no such id."""
-        if not isinstance(job_id, str) or not _ID_RE.fullmatch(job_id):
+        if not valid_id(job_id):
             return None
         row = self._conn().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _job(row) if row is not None else None
 
-    def list(self, owner: str, *, limit: int = 200) -> list[Job]:
+    def list(self, owner: str, *, limit: int = 200) -> builtins.list[Job]:
         """The owner's jobs, newest first (only that owner's: ids of others never show)."""
         rows = self._conn().execute(
             "SELECT * FROM jobs WHERE owner = ? ORDER BY seq DESC LIMIT ?", (owner, limit)
@@ -415,12 +425,12 @@ class JobStore:
         ).fetchone()
         return int(row[0])
 
-    def loss_history(self, job_id: str) -> list[tuple[int, float]]:
+    def loss_history(self, job_id: str) -> builtins.list[tuple[int, float]]:
         """[(step, loss)] for the loss curve, in step order."""
         rows = self._conn().execute("SELECT step, loss FROM losses WHERE job_id = ? ORDER BY step", (job_id,))
         return [(int(s), float(v)) for s, v in rows]
 
-    def inputs(self, job_id: str) -> tuple[Image.Image, list[Image.Image]]:
+    def inputs(self, job_id: str) -> tuple[Image.Image, builtins.list[Image.Image]]:
         """The job's content and style images, as stored (raises ImageError if unreadable)."""
         job = self.get(job_id)
         if job is None:
@@ -560,35 +570,21 @@ class JobStore:
             )
         # The checkpoint has served its purpose once the result is safely written.
         (folder / "checkpoint.png").unlink(missing_ok=True)
-        self.log(job_id, f"done at step {step}" + (" (stopped early, as asked)" if stopped_early else "") + f" after {elapsed:.1f} s")  # fmt: skip
+        self.log(job_id, f"done at step {step}" + (" (stopped early, as asked)" if stopped_early else "") + f" after {elapsed:.1f} s")
         return True
 
     def fail(self, job_id: str, worker: WorkerInfo, reason: str) -> bool:
         """Mark the worker's job failed with a human-readable reason."""
-        now = time.time()
         with self._tx() as c:
-            c.execute(
-                """UPDATE jobs SET status = 'failed', error = ?, finished = ?, updated = ?, eta = NULL,
-                       worker = '', lease_until = 0
-                   WHERE id = ? AND status = 'running' AND worker = ?""",
-                (reason, now, now, job_id, worker.token),
-            )
-            changed = bool(c.execute("SELECT changes()").fetchone()[0])
+            changed = _release(c, job_id, "failed", reason=reason, worker=worker)
         if changed:
             self.log(job_id, f"failed: {reason}")
         return changed
 
     def requeue(self, job_id: str, worker: WorkerInfo, reason: str) -> bool:
         """Give a running job back to the queue after a clean stop (not counted as a failure)."""
-        now = time.time()
         with self._tx() as c:
-            c.execute(
-                """UPDATE jobs SET status = 'queued', attempts = MAX(0, attempts - 1), eta = NULL, updated = ?,
-                       worker = '', lease_until = 0
-                   WHERE id = ? AND status = 'running' AND worker = ?""",
-                (now, job_id, worker.token),
-            )
-            changed = bool(c.execute("SELECT changes()").fetchone()[0])
+            changed = _release(c, job_id, "queued", worker=worker, clean=True)
         if changed:
             self.log(job_id, f"back in the queue: {reason}")
         return changed
@@ -608,7 +604,7 @@ class JobStore:
                     (worker.token, worker.host, worker.pid, now, now),
                 )
 
-    def workers(self, *, within: float = 60.0) -> list[WorkerInfo]:
+    def workers(self, *, within: float = 60.0) -> builtins.list[WorkerInfo]:
         """Workers seen in the last ``within`` seconds whose process still exists (same host)."""
         rows = self._conn().execute(
             "SELECT token, host, pid FROM workers WHERE seen >= ? ORDER BY started", (time.time() - within,)
@@ -616,7 +612,7 @@ class JobStore:
         host = socket.gethostname()
         return [WorkerInfo(*r) for r in rows if r["host"] != host or _pid_alive(r["pid"])]
 
-    def recover_stale(self, max_attempts: int = 3) -> list[str]:
+    def recover_stale(self, max_attempts: int = 3) -> builtins.list[str]:
         """Hand on running jobs whose worker is gone; return their ids.
 
         A worker is gone when its lease has expired, or at once when it ran on this host and
@@ -631,13 +627,14 @@ class JobStore:
         dead = [
             r for r in rows
             if r["lease_until"] < now or (r["worker_host"] == host and not _pid_alive(r["worker_pid"]))
-        ]  # fmt: skip
+        ]
         recovered = []
         for r in dead:
             with self._tx() as c:
                 # Re-check under the lock: the worker may have finished or renewed meanwhile.
                 cur = c.execute(
-                    "SELECT attempts, checkpoint_step, step, worker, lease_until FROM jobs WHERE id = ? AND status = 'running'",
+                    "SELECT attempts, checkpoint_step, step, worker, lease_until FROM jobs"
+                    " WHERE id = ? AND status = 'running'",
                     (r["id"],),
                 ).fetchone()
                 if cur is None or cur["worker"] != r["worker"] or cur["lease_until"] > r["lease_until"]:
@@ -647,17 +644,10 @@ class JobStore:
                         f"the worker running this job stopped unexpectedly {cur['attempts']} times "
                         "(killed, out of memory, or the machine restarted); try a smaller size or fewer steps"
                     )
-                    c.execute(
-                        """UPDATE jobs SET status = 'failed', error = ?, finished = ?, updated = ?, eta = NULL,
-                               worker = '', lease_until = 0 WHERE id = ?""",
-                        (reason, now, now, r["id"]),
-                    )
+                    _release(c, r["id"], "failed", reason=reason)
                     message = f"failed: {reason}"
                 else:
-                    c.execute(
-                        "UPDATE jobs SET status = 'queued', eta = NULL, updated = ?, worker = '', lease_until = 0 WHERE id = ?",  # fmt: skip
-                        (now, r["id"]),
-                    )
+                    _release(c, r["id"], "queued")
                     ck = cur["checkpoint_step"]
                     message = (
                         f"worker {r['worker']} stopped at step {cur['step']}; queued again to resume "
@@ -685,13 +675,36 @@ class JobStore:
 # --- helpers ------------------------------------------------------------------------------
 
 
+def _release(
+    c: sqlite3.Connection,
+    job_id: str,
+    status: str,
+    *,
+    reason: str = "",
+    worker: Optional[WorkerInfo] = None,
+    clean: bool = False,
+) -> bool:
+    """Let go of a running job, inside the caller's transaction: back to the queue, or
+    "failed" with ``reason``. With ``worker``, only if that worker still holds it; ``clean``
+    (a clean stop) does not count the run as an attempt. Returns whether the row changed."""
+    sets = "status = :status, eta = NULL, updated = :now, worker = '', lease_until = 0"
+    if status == "failed":
+        sets += ", error = :reason, finished = :now"
+    if clean:
+        sets += ", attempts = MAX(0, attempts - 1)"
+    where = "id = :id AND status = 'running'" + (" AND worker = :worker" if worker is not None else "")
+    c.execute(
+        f"UPDATE jobs SET {sets} WHERE {where}",
+        {"status": status, "now": time.time(), "reason": reason, "id": job_id,
+         "worker": worker.token if worker is not None else ""},
+    )
+    return bool(c.execute("SELECT changes()").fetchone()[0])
+
+
 def _load_upload(source: Upload, name: str) -> Image.Image:
     """An upload as RGB, or ImageError (size cap first, then Pillow's checks)."""
-    if isinstance(source, (bytes, bytearray)) and len(source) > im.MAX_INPUT_BYTES:
-        raise im.ImageError(
-            f"{name}: {len(source) / 2**20:.0f} MB is over the {im.MAX_INPUT_BYTES / 2**20:.0f} MB upload limit; "
-            "use a smaller file"
-        )
+    if isinstance(source, (bytes, bytearray)):
+        im.check_upload_size(source, name)  # the studio's check, again at the trust boundary
     if not isinstance(source, (bytes, bytearray, Image.Image)):
         raise im.ImageError(f"{name}: expected uploaded bytes or an image, got {type(source).__name__}")
     return im.load_image(bytes(source) if isinstance(source, bytearray) else source, name=name)

@@ -18,11 +18,12 @@ import logging
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Callable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Optional, Union
 
 from PIL import Image
 
 from ..images import ImageError
+from ..plan import RunPlan
 from .store import Job, JobStore, LeaseLost, WorkerInfo
 
 if TYPE_CHECKING:
@@ -34,12 +35,11 @@ log = logging.getLogger("painterly.jobs")
 
 FLUSH_EVERY = 0.5  # seconds between progress writes to the row (and stop-request reads)
 PREVIEW_EVERY = 0.5  # seconds between preview.jpg writes; the studio refreshes every second
-Plan = Sequence[tuple[tuple[int, int], int]]  # stylize.scale_plan(): [((w, h), steps)] per scale
 Engine = Callable[..., Image.Image]  # stylize's signature
 
 
 def run_worker(
-    data_dir: Union["Path", str, None] = None,
+    data_dir: Union[Path, str, None] = None,
     *,
     stop: Optional[threading.Event] = None,
     once: bool = False,
@@ -152,7 +152,7 @@ def run_job(
     """
     import torch
 
-    from ..stylize import scale_plan, stylize
+    from ..stylize import stylize
 
     engine = engine if engine is not None else stylize
     stop = stop if stop is not None else threading.Event()
@@ -172,17 +172,18 @@ def run_job(
         attempt = f"attempt {job.attempts}" if job.attempts > 1 else "first attempt"
         if resume is not None and (job.cancel_requested or start_step >= config.steps):
             # Stopped (or complete) while waiting to resume: the checkpoint is the picture.
+            assert start_img is not None
             store.finish(job.id, worker, start_img, stopped_early=start_step < config.steps,
-                         step=start_step, elapsed=job.elapsed)  # fmt: skip
+                         step=start_step, elapsed=job.elapsed)
             return "done"
         if start_step:
             store.log(job.id, f"resuming from the checkpoint at step {start_step}/{config.steps} ({attempt})")
         else:
             store.log(job.id, f"started by {worker.token} ({attempt})")
 
-        plan = scale_plan(config, *content.size)
+        plan = RunPlan.build(config, *content.size, n_styles=len(styles))
         tracker = _Tracker(store, job, worker, stop, plan, lease=lease, checkpoint_every=checkpoint_every,
-                           clock0=clock0, resumed_at=start_step)  # fmt: skip
+                           clock0=clock0, resumed_at=start_step)
         image = engine(content, styles, config, on_progress=tracker, init_image=start_img, start_step=start_step)
         tracker.flush()
         elapsed = tracker.elapsed()
@@ -194,7 +195,7 @@ def run_job(
             return "queued"
         stopped_early = tracker.cancelled and tracker.last_step < config.steps
         if not store.finish(job.id, worker, image, stopped_early=stopped_early,
-                            step=tracker.last_step, elapsed=elapsed):  # fmt: skip
+                            step=tracker.last_step, elapsed=elapsed):
             store.log(job.id, f"{worker.token}: the job was handed on meanwhile; this run's result is dropped")
             return "lost"
         return "done"
@@ -219,36 +220,17 @@ def failure_reason(e: BaseException, job: Job) -> str:
     text = " ".join(str(e).split()) or type(e).__name__
     if isinstance(e, MemoryError) or "out of memory" in text.lower() or "can't allocate" in text.lower():
         return (f"ran out of memory at {job.width}x{job.height}; try a smaller output size, "
-                "fewer scales or fewer style layers")  # fmt: skip
+                "fewer scales or fewer style layers")
     if isinstance(e, (ImageError, ValueError)):
         return text
     return f"{type(e).__name__}: {text}"
 
 
-def estimate_eta(plan: Plan, step: int, scale: int, seconds_per_step: float) -> float:
-    """Seconds left in a run, from the current cost of one step.
-
-    A VGG pass costs about in proportion to the pixels it sees, so a step at a later,
-    larger scale costs ``seconds_per_step * pixels(later) / pixels(now)``.
-
-    Args:
-        plan: ``stylize.scale_plan(config, w, h)``: [((w, h), steps)] per scale.
-        step: steps done (1-based, across scales, as in Progress.step).
-        scale: the current scale (1-based, as in Progress.scale).
-        seconds_per_step: measured time of one step at the current scale.
-    """
-    (w, h), _ = plan[scale - 1]
-    pixels = w * h
-    end_of_scale = sum(n for _, n in plan[:scale])
-    units = max(0, end_of_scale - step) + sum(n * (w2 * h2) / pixels for (w2, h2), n in plan[scale:])
-    return units * seconds_per_step
-
-
 class _Tracker:
     """The ``on_progress`` callback of one run: writes progress, previews, checkpoints; stops."""
 
-    def __init__(self, store: JobStore, job: Job, worker: WorkerInfo, stop: threading.Event, plan: Plan, *,
-                 lease: float, checkpoint_every: float, clock0: float, resumed_at: int) -> None:  # fmt: skip
+    def __init__(self, store: JobStore, job: Job, worker: WorkerInfo, stop: threading.Event, plan: RunPlan, *,
+                 lease: float, checkpoint_every: float, clock0: float, resumed_at: int) -> None:
         self.store, self.job, self.worker, self.stop, self.plan = store, job, worker, stop, plan
         self.lease, self.checkpoint_every = lease, checkpoint_every
         self.clock0 = clock0
@@ -261,14 +243,14 @@ class _Tracker:
         self.scale_t0 = clock0
         self.scale_n = 0  # steps seen at the current scale
         self.seconds_per_step: Optional[float] = None
-        self.progress: Optional["Progress"] = None
+        self.progress: Optional[Progress] = None
         self.cancelled = False  # the user asked to stop and keep
         self.stopping = False  # the worker is shutting down
 
     def elapsed(self) -> float:
         return self.base_elapsed + time.monotonic() - self.clock0
 
-    def _time_step(self, p: "Progress", now: float) -> None:
+    def _time_step(self, p: Progress, now: float) -> None:
         """The cost of one step at the current scale, for the ETA.
 
         The first step of a scale also loads the network (first scale) or computes the
@@ -278,7 +260,7 @@ class _Tracker:
         """
         if p.scale != self.scale:
             if self.seconds_per_step is not None and self.scale:
-                (w0, h0), (w1, h1) = self.plan[self.scale - 1][0], self.plan[p.scale - 1][0]
+                (w0, h0), (w1, h1) = self.plan.scales[self.scale - 1][0], self.plan.scales[p.scale - 1][0]
                 self.seconds_per_step *= (w1 * h1) / (w0 * h0)
             self.scale, self.scale_n = p.scale, 0
         elif self.scale_n >= 1:
@@ -293,17 +275,17 @@ class _Tracker:
         if p is None:
             return
         eta = None
-        if self.seconds_per_step is not None and p.scale <= len(self.plan):
-            eta = estimate_eta(self.plan, p.step, p.scale, self.seconds_per_step)
+        if self.seconds_per_step is not None and p.scale <= len(self.plan.scales):
+            eta = self.plan.seconds_left(p.step, p.scale, self.seconds_per_step)
         asked = self.store.record_progress(
             self.job.id, self.worker, step=p.step, steps=p.steps, scale=p.scale, scales=p.scales,
             loss=p.loss, elapsed=self.elapsed(), eta=eta, losses=self.pending, lease=self.lease,
-        )  # fmt: skip
+        )
         self.pending = []
         self.last_flush = time.monotonic()
         self.cancelled = self.cancelled or asked
 
-    def __call__(self, p: "Progress") -> None:
+    def __call__(self, p: Progress) -> None:
         from ..stylize import Cancelled
 
         now = time.monotonic()
@@ -313,7 +295,7 @@ class _Tracker:
         if now - self.last_flush >= FLUSH_EVERY or p.step == p.steps:
             self.flush()
         if p.image is not None:
-            end_of_scale = p.step == sum(n for _, n in self.plan[: p.scale])
+            end_of_scale = p.step == self.plan.end_of_scale(p.scale)
             if end_of_scale or now - self.last_preview >= PREVIEW_EVERY:
                 self.store.save_preview(self.job.id, p.image)
                 self.last_preview = now

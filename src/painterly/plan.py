@@ -1,0 +1,122 @@
+"""The run plan: what a run will do, decided once and asked by every front end.
+
+``RunPlan.build(config, width, height, n_styles)`` checks that the options, the photo and the
+number of paintings fit together, then answers the coarse-to-fine scales (size and steps of
+each), the final size, the steps, and the work done or left at any step. ``stylize`` runs it;
+the CLI's progress line, the store's ``submit``, the worker's ETA and the studio's time
+estimate read it, so none of them works it out again. Torch-free, like ``config``.
+
+A later home for the run's memory plan (peak bytes per scale, for large prints): it is a
+function of the same scales, so it belongs beside ``work_left`` here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+from .config import MIN_AUTO_SCALE, MIN_SIZE, ConfigError, StyleConfig
+from .images import ImageError, fit_size
+
+Scale = tuple[tuple[int, int], int]  # ((width, height), steps) of one scale
+
+
+def scale_plan(config: StyleConfig, width: int, height: int) -> list[Scale]:
+    """[(size (w, h), steps)] per scale, coarsest first.
+
+    Scale i of n optimises at size/2^(n-1-i); n is config.scales, or with 0 (auto) two
+    scales when the coarse one would be at least MIN_AUTO_SCALE px, else one. Steps are
+    shared in proportion 2^(n-1-i): a step at half the size costs a quarter, so most of the
+    work happens where it is cheap and the full-size scales only refine.
+    """
+    n = config.scales or (2 if config.size // 2 >= MIN_AUTO_SCALE else 1)
+    shares = [2.0 ** (n - 1 - i) for i in range(n)]
+    total = sum(shares)
+    steps = [max(1, math.floor(config.steps * s / total)) for s in shares]
+    steps[-1] = max(1, config.steps - sum(steps[:-1]))
+    plan = []
+    for i in range(n):
+        long_side = max(MIN_SIZE, round(config.size / 2 ** (n - 1 - i)))
+        plan.append((fit_size(width, height, long_side), steps[i]))
+    # Very small step budgets can exceed config.steps by the max(1, ...) floors; trim from the coarse end.
+    while sum(s for _, s in plan) > config.steps and len(plan) > 1:
+        plan.pop(0)
+    return plan
+
+
+def check_styles(style_blend: Sequence[float], n_styles: int) -> None:
+    """At least one painting, and one blend weight per painting when weights are given.
+
+    The one check of the number of style images, whichever front end meets it.
+    """
+    if n_styles < 1:
+        raise ImageError("at least one style image is needed; add at least one painting")
+    if style_blend and len(style_blend) != n_styles:
+        plural = "s" if n_styles != 1 else ""
+        raise ConfigError(f"style_blend has {len(style_blend)} weights for {n_styles} style image{plural}")
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The scales of one run, and what follows from them.
+
+    Steps are 1-based and counted across scales, as in ``Progress.step``. Work is counted in
+    pixel-steps: a VGG pass costs about in proportion to the pixels it sees, so a step at a
+    later, larger scale weighs more, and an ETA is not fooled by the cheap coarse scales.
+    """
+
+    scales: tuple[Scale, ...]
+
+    @classmethod
+    def build(cls, config: StyleConfig, width: int, height: int, n_styles: Optional[int] = None) -> RunPlan:
+        """The plan of ``config`` on a ``width`` x ``height`` photo with ``n_styles`` paintings
+        (None: not known yet, as for the studio's estimate before the paintings are chosen).
+
+        Raises:
+            ImageError: no painting.
+            ConfigError: ``config.style_blend`` does not have one weight per painting.
+        """
+        if n_styles is not None:
+            check_styles(config.style_blend, n_styles)
+        return cls(tuple(scale_plan(config, width, height)))
+
+    @property
+    def steps(self) -> int:
+        return sum(n for _, n in self.scales)
+
+    @property
+    def final_size(self) -> tuple[int, int]:
+        """(width, height) of the finished picture."""
+        return self.scales[-1][0]
+
+    def end_of_scale(self, scale: int) -> int:
+        """The step that ends ``scale`` (1-based)."""
+        return sum(n for _, n in self.scales[:scale])
+
+    def work_done(self, step: int) -> float:
+        """Pixel-steps done after ``step`` steps."""
+        done, left = 0.0, max(0, step)
+        for (w, h), n in self.scales:
+            k = min(n, left)
+            done, left = done + k * w * h, left - k
+        return done
+
+    def work_left(self, step: int) -> float:
+        """Pixel-steps still to do after ``step`` steps."""
+        return self.work_done(self.steps) - self.work_done(step)
+
+    def eta(self, step: int, elapsed: float) -> Optional[float]:
+        """Seconds left, from the time the steps so far took (None before the first step)."""
+        if step <= 0 or step > self.steps:
+            return None
+        return elapsed * self.work_left(step) / self.work_done(step)
+
+    def seconds_left(self, step: int, scale: int, seconds_per_step: float) -> float:
+        """Seconds left, from the measured time of one step at the current ``scale`` (1-based)."""
+        (w, h), _ = self.scales[scale - 1]
+        return max(0.0, self.work_left(step)) / (w * h) * seconds_per_step
+
+    def seconds(self, step_seconds: Callable[[int, int], float]) -> float:
+        """Seconds for the whole run, given the cost of one step at a (width, height)."""
+        return sum(n * step_seconds(w, h) for (w, h), n in self.scales)

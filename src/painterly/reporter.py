@@ -1,0 +1,93 @@
+"""``ProgressReporter``: a run's progress on stderr, a live bar on a terminal, lines in a log.
+
+The ETA is the run plan's: each remaining step weighs by its scale's pixels
+(``RunPlan.eta``). Torch-free: it only reads ``Progress`` values.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Optional, TextIO
+
+from .plan import RunPlan
+
+if TYPE_CHECKING:
+    from .stylize import Progress
+
+
+def clock(seconds: Optional[float]) -> str:
+    """'1:05', '1:02:07'; '--:--' when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "--:--"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class ProgressReporter:
+    """Progress of a run on stderr.
+
+    On a terminal: one live line (redrawn at most 10 times a second). Elsewhere (a log, a
+    pipe, CI): a compact line every 10 % of the steps. Both show step/steps, scale, loss,
+    elapsed time and the ETA.
+    """
+
+    def __init__(self, stream: TextIO, plan: RunPlan, *, quiet: bool = False) -> None:
+        self.stream, self.plan, self.quiet = stream, plan, quiet
+        try:
+            self.tty = stream.isatty()
+        except (AttributeError, ValueError):
+            self.tty = False
+        self.last_draw = 0.0
+        self.next_line = 0.1
+        self.live = False  # a live line is on screen and needs clearing before other output
+
+    def eta(self, p: Progress) -> Optional[float]:
+        return self.plan.eta(p.step, p.elapsed)
+
+    def line(self, p: Progress, *, bar: bool) -> str:
+        width = len(str(p.steps))
+        head = f"step {p.step:>{width}}/{p.steps}"
+        if bar:
+            filled = int(20 * p.step / p.steps)
+            head += f" [{'#' * filled}{'.' * (20 - filled)}] {100 * p.step / p.steps:3.0f}%"
+        w, h = p.size
+        return (
+            f"{head}  scale {p.scale}/{p.scales} {w}x{h}  loss {p.loss:.4g}  "
+            f"{clock(p.elapsed)} elapsed  ETA {clock(self.eta(p))}"
+        )
+
+    def update(self, p: Progress, note: str = "") -> None:
+        """Show step p; ``note`` (a snapshot's loss line) is printed on a line of its own."""
+        if self.quiet:
+            return
+        last = p.step >= p.steps
+        if note:
+            self.note(note)
+        if self.tty:
+            now = time.monotonic()
+            if last or note or now - self.last_draw >= 0.1:
+                self.last_draw = now
+                self.stream.write("\r" + self.line(p, bar=True) + "\033[K")
+                self.stream.flush()
+                self.live = True
+        elif last or p.step / p.steps >= self.next_line:
+            self.next_line = math.floor(p.step / p.steps * 10 + 1) / 10
+            if not note:  # the note already said where we are
+                self.note(self.line(p, bar=False))
+
+    def note(self, text: str) -> None:
+        """A line of its own (the live line is cleared first and redrawn on the next update)."""
+        if self.quiet:
+            return
+        if self.live:
+            self.stream.write("\r\033[K")
+            self.live = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.live:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.live = False

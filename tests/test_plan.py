@@ -1,0 +1,152 @@
+"""The run plan, and the rules each front end asks of one place (plan, upload cap, id, minimum size)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from painterly import images as im
+from painterly.cli import main
+from painterly.config import MIN_AUTO_SCALE, MIN_SIZE, ConfigError, StyleConfig, field_meta
+from painterly.images import ImageError
+from painterly.jobs import JobStore
+from painterly.plan import RunPlan, scale_plan
+
+
+def test_auto_scales_add_a_coarse_scale_only_when_it_is_at_least_512_px():
+    # scales=0 (the default): two scales while the coarse one stays >= MIN_AUTO_SCALE, else one.
+    def sides(size: int, **kw) -> list[int]:
+        return [max(wh) for wh, _ in scale_plan(StyleConfig(size=size, steps=90, **kw), 600, 400)]
+
+    assert StyleConfig().scales == 0 and MIN_AUTO_SCALE == 512
+    assert sides(256) == [256] and sides(512) == [512] and sides(1023) == [1023]
+    assert sides(1024) == [512, 1024] and sides(2048) == [1024, 2048]
+    assert sides(384, scales=2) == [192, 384]  # an explicit count is kept as given
+    assert [n for _, n in scale_plan(StyleConfig(size=1024, steps=90), 600, 400)] == [60, 30]
+
+
+def test_plan_answers_sizes_steps_and_work():
+    plan = RunPlan.build(StyleConfig(size=1024, steps=90), 600, 400)
+    assert plan.scales == (((512, 341), 60), ((1024, 683), 30))
+    assert plan.final_size == (1024, 683) and plan.steps == 90
+    assert plan.end_of_scale(1) == 60 and plan.end_of_scale(2) == 90
+    assert plan.work_done(0) == 0 and plan.work_left(90) == 0
+    assert plan.work_done(61) == 60 * 512 * 341 + 1024 * 683
+    assert plan.work_done(61) + plan.work_left(61) == plan.work_done(90)
+    assert plan.seconds(lambda w, h: 1.0) == 90
+
+
+def test_eta_costs_steps_by_pixels():
+    # The worker's ETA: from the time of one step at the current scale.
+    plan = RunPlan((((16, 16), 10), ((32, 32), 5)))
+    assert plan.seconds_left(step=4, scale=1, seconds_per_step=1.0) == pytest.approx(6 + 5 * 4)
+    assert plan.seconds_left(step=12, scale=2, seconds_per_step=2.0) == pytest.approx(3 * 2.0)
+    assert plan.seconds_left(step=15, scale=2, seconds_per_step=2.0) == 0
+    # The CLI's ETA: from the time the steps so far took; both weigh steps by their pixels.
+    assert plan.eta(step=10, elapsed=10.0) == pytest.approx(5 * 4 * 1.0)
+    assert plan.eta(step=0, elapsed=1.0) is None and plan.eta(step=16, elapsed=1.0) is None
+
+
+def test_the_vocabulary_and_the_plan_are_torch_free_and_config_imports_nothing_of_ours():
+    code = (
+        "import sys, painterly.config as c\n"
+        "ours = sorted(m for m in sys.modules if m.startswith('painterly.') and m != 'painterly.config')\n"
+        "assert not ours, ours\n"
+        "import painterly.plan, painterly.reporter, painterly.flags\n"
+        "assert 'torch' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_one_minimum_size_from_the_size_field():
+    assert MIN_SIZE == field_meta("size")["min"] == 16
+    # Even the smallest scale and a tiny style scale stay at the minimum.
+    assert min(scale_plan(StyleConfig(size=MIN_SIZE, steps=4, scales=1), 300, 20)[0][0]) >= 1
+    assert max(scale_plan(StyleConfig(size=64, steps=8, scales=3), 60, 40)[0][0]) == MIN_SIZE
+
+
+@pytest.mark.parametrize("command", ["stylize", "preview"])
+def test_too_small_a_size_is_one_refusal_on_every_command(capsys, tmp_path, content_img, style_img, command):
+    content, style = tmp_path / "c.png", tmp_path / "s.png"
+    content_img.save(content)
+    style_img.save(style)
+    rc = main([command, str(content), str(style), "-o", str(tmp_path / "out.png"), "--size", "8"])
+    assert rc == 2
+    assert capsys.readouterr().err == "painterly: error: --size must be at least 16, got 8\n"
+
+
+@pytest.mark.parametrize("command", ["stylize", "preview"])
+def test_a_blend_that_does_not_fit_is_one_refusal_on_every_command(capsys, tmp_path, content_img, style_img, command):
+    content, style = tmp_path / "c.png", tmp_path / "s.png"
+    content_img.save(content)
+    style_img.save(style)
+    rc = main([command, str(content), str(style), "-o", str(tmp_path / "out.png"), "--style-blend", "1", "2"])
+    assert rc == 2
+    assert capsys.readouterr().err == "painterly: error: --style-blend has 2 weights for 1 style image\n"
+
+
+def test_style_count_refusals_are_worded_alike_in_the_engine_preview_and_store(tmp_path, content_img, style_img):
+    from painterly.preview import preview
+    from painterly.stylize import stylize
+
+    blend = StyleConfig(size=32, steps=1, style_blend=(1.0, 2.0))
+    store = JobStore(tmp_path / "data")
+    photo = im.encode_image(content_img, "PNG")
+    painting = im.encode_image(style_img, "PNG")
+    messages = set()
+    for call in (
+        lambda: stylize(content_img, style_img, blend),
+        lambda: preview(content_img, style_img, size=32, style_blend=(1.0, 2.0)),
+        lambda: store.submit(photo, [painting], blend),
+        lambda: RunPlan.build(blend, 40, 30, n_styles=1),
+    ):
+        with pytest.raises(ConfigError) as e:
+            call()
+        messages.add(str(e.value))
+    assert messages == {"style_blend has 2 weights for 1 style image"}
+    none = set()
+    for call in (
+        lambda: stylize(content_img, [], StyleConfig(size=32, steps=1)),
+        lambda: preview(content_img, [], size=32),
+        lambda: store.submit(photo, [], StyleConfig(size=32, steps=1)),
+    ):
+        with pytest.raises(ImageError) as e:
+            call()
+        none.add(str(e.value))
+    assert none == {"at least one style image is needed; add at least one painting"}
+
+
+def test_the_store_records_the_plan(tmp_path, content_img, style_img):
+    store = JobStore(tmp_path / "data")
+    cfg = StyleConfig(size=1024, steps=9)
+    job = store.get(store.submit(im.encode_image(content_img, "PNG"), [im.encode_image(style_img, "PNG")], cfg))
+    plan = RunPlan.build(cfg, *content_img.size)
+    assert (job.width, job.height) == plan.final_size and job.scales == len(plan.scales) == 2
+
+
+def test_one_upload_check_and_message_for_the_studio_and_the_store(tmp_path, monkeypatch, content_img):
+    monkeypatch.setattr(im, "MAX_INPUT_BYTES", 1000)
+    data = im.encode_image(Image.new("RGB", (300, 300), "white"), "PNG") + b"\0" * 2000
+    with pytest.raises(ImageError) as direct:
+        im.check_upload_size(data, "content image")
+    with pytest.raises(ImageError) as stored:
+        JobStore(tmp_path / "data").submit(data, [data], StyleConfig())
+    assert str(direct.value) == str(stored.value)
+    assert "upload limit" in str(direct.value)
+
+
+def test_one_id_rule_for_jobs_and_owner_tokens(tmp_path):
+    from painterly.jobs.store import new_id, valid_id
+
+    token = new_id()
+    assert valid_id(token) and not valid_id(token + "\n") and not valid_id("../" + token) and not valid_id(None)
+    assert JobStore(tmp_path / "data").get(token + "\n") is None
+    try:
+        from painterly.app import logic
+    except ImportError:  # the studio's extras are not installed
+        return
+    assert logic.valid_token(token) and not logic.valid_token(token + "\n")
+    assert valid_id(logic.new_owner_token())
