@@ -197,8 +197,17 @@ def test_running_job_shows_progress_live_image_and_stops_and_keeps(
     worker = WorkerInfo.current()
     assert store.claim(worker, lease=60).id == job_id
     store.record_progress(
-        job_id, worker, step=2, steps=4, scale=1, scales=1, loss=5.0, elapsed=3.0, eta=3.0,
-        losses=[(1, 9.0), (2, 5.0)], lease=60,
+        job_id,
+        worker,
+        step=2,
+        steps=4,
+        scale=1,
+        scales=1,
+        loss=5.0,
+        elapsed=3.0,
+        eta=3.0,
+        losses=[(1, 9.0), (2, 5.0)],
+        lease=60,
     )
     store.save_preview(job_id, content_img)
     at = app(job=job_id, me=owner)
@@ -221,7 +230,9 @@ def test_running_job_shows_progress_live_image_and_stops_and_keeps(
 def done_job(home: Path, store: JobStore, content_img, style_img) -> str:
     """A job run to the end by the real worker on a 32 px picture."""
     cfg = preset("draft", **TINY).replace(style_blend=(1.0, 3.0))
-    job_id = store.submit(png(content_img), [png(style_img), png(style_img.rotate(90))], cfg, owner="a-browser-token-0004")
+    job_id = store.submit(
+        png(content_img), [png(style_img), png(style_img.rotate(90))], cfg, owner="a-browser-token-0004"
+    )
     assert run_worker(home, once=True) == 1
     assert store.get(job_id).status == "done"
     return job_id

@@ -88,8 +88,23 @@ def test_only_given_flags_override_the_preset():
 
 def test_flag_kinds_parse_to_config_types():
     cfg = build_config(
-        _parse("--content-layers", "conv4_2", "--style-layers", "relu1_1", "relu2_1", "--style-layer-weights",
-               "0.25", "0.75", "--no-clamp", "--optimizer", "adam", "--tv-weight", "1e-3", "--size", "64")
+        _parse(
+            "--content-layers",
+            "conv4_2",
+            "--style-layers",
+            "relu1_1",
+            "relu2_1",
+            "--style-layer-weights",
+            "0.25",
+            "0.75",
+            "--no-clamp",
+            "--optimizer",
+            "adam",
+            "--tv-weight",
+            "1e-3",
+            "--size",
+            "64",
+        )
     )
     assert cfg.content_layers == ("conv4_2",) and cfg.style_layers == ("relu1_1", "relu2_1")
     assert cfg.style_layer_weights == (0.25, 0.75)
@@ -144,14 +159,27 @@ def test_precision_flag_reaches_the_run(capsys, files):
                        "--precision", "fp32", "--json", "-q")  # fmt: skip
     assert rc == 0, err
     assert json.loads(out)["precision"] == "fp32"
-    rc, _, err = run(capsys, "stylize", files["content"], files["style"], "-o", files["out"], *FAST, "--precision", "fp8")
+    rc, _, err = run(
+        capsys, "stylize", files["content"], files["style"], "-o", files["out"], *FAST, "--precision", "fp8"
+    )
     assert rc == 2 and "fp8" in err
 
 
 def test_save_every_writes_snapshots_and_a_loss_log(capsys, files):
     out = files["out"].with_suffix(".webp")
-    rc, _, err = run(capsys, "stylize", files["content"], files["style"], "-o", out, *FAST, "--save-every", "2",
-                     "--preset", "classic")
+    rc, _, err = run(
+        capsys,
+        "stylize",
+        files["content"],
+        files["style"],
+        "-o",
+        out,
+        *FAST,
+        "--save-every",
+        "2",
+        "--preset",
+        "classic",
+    )
     assert rc == 0, err
     snaps = sorted(p.name for p in out.parent.glob("out_*.webp"))
     assert snaps == ["out_000002.webp", "out_000004.webp"]
@@ -168,8 +196,23 @@ def test_init_image_is_the_start(capsys, files, tmp_path, content_img):
     red = tmp_path / "red.png"
     Image.new("RGB", content_img.size, (200, 30, 40)).save(red)
     # Adam with lr 0 leaves the start image as it is: the output is the init image.
-    rc, _, err = run(capsys, "stylize", files["content"], files["style"], "-o", files["out"], *FAST,
-                     "--size", "48", "--optimizer", "adam", "--lr", "0", "--init-image", red)
+    rc, _, err = run(
+        capsys,
+        "stylize",
+        files["content"],
+        files["style"],
+        "-o",
+        files["out"],
+        *FAST,
+        "--size",
+        "48",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0",
+        "--init-image",
+        red,
+    )
     assert rc == 0, err
     a = np.asarray(Image.open(files["out"]), dtype=int)
     assert np.abs(a - [200, 30, 40]).max() <= 1
@@ -229,18 +272,39 @@ BAD = {
     "preview over the style": (["preview", "{content}", "{style}", "-o", "{style}"], "also an input"),
     "no output": (["stylize", "{content}", "{style}"], "required"),
     "unknown preset": (["stylize", "{content}", "{style}", "-o", "{out}", "--preset", "fast"], "invalid choice"),
-    "value too small": (["stylize", "{content}", "{style}", "-o", "{out}", "--size", "8"], "--size must be at least 16"),
+    "value too small": (
+        ["stylize", "{content}", "{style}", "-o", "{out}", "--size", "8"],
+        "--size must be at least 16",
+    ),
     "not a number": (["stylize", "{content}", "{style}", "-o", "{out}", "--steps", "ten"], "invalid int"),
     "negative weight": (["stylize", "{content}", "{style}", "-o", "{out}", "--style-weight", "-1"], "at least 0"),
-    "unknown layer": (["stylize", "{content}", "{style}", "-o", "{out}", "--content-layers", "conv9_1"], "--content-layers: unknown VGG19 layer(s) conv9_1"),
-    "layer weights": (["stylize", "{content}", "{style}", "-o", "{out}", "--style-layer-weights", "1"], "--style-layer-weights has 1 values"),
+    "unknown layer": (
+        ["stylize", "{content}", "{style}", "-o", "{out}", "--content-layers", "conv9_1"],
+        "--content-layers: unknown VGG19 layer(s) conv9_1",
+    ),
+    "layer weights": (
+        ["stylize", "{content}", "{style}", "-o", "{out}", "--style-layer-weights", "1"],
+        "--style-layer-weights has 1 values",
+    ),
     "blend count": (["stylize", "{content}", "{style}", "-o", "{out}", "--style-blend", "1", "2"], "2 weights for 1"),
     "init without image": (["stylize", "{content}", "{style}", "-o", "{out}", "--init", "image"], "--init-image"),
-    "init-image conflict": (["stylize", "{content}", "{style}", "-o", "{out}", "--init", "noise", "--init-image", "{content}"], "--init image"),
-    "bad init image": (["stylize", "{content}", "{style}", "-o", "{out}", "--init-image", "{tmp}/text.png"], "start image"),
+    "init-image conflict": (
+        ["stylize", "{content}", "{style}", "-o", "{out}", "--init", "noise", "--init-image", "{content}"],
+        "--init image",
+    ),
+    "bad init image": (
+        ["stylize", "{content}", "{style}", "-o", "{out}", "--init-image", "{tmp}/text.png"],
+        "start image",
+    ),
     "save-every": (["stylize", "{content}", "{style}", "-o", "{out}", "--save-every", "-5"], "--save-every"),
-    "missing weights": (["stylize", "{content}", "{style}", "-o", "{out}", "--weights", "{tmp}/w.pth", *FAST], "does not exist"),
-    "bad weights": (["stylize", "{content}", "{style}", "-o", "{out}", "--weights", "{tmp}/code.pth", *FAST], "state dict"),
+    "missing weights": (
+        ["stylize", "{content}", "{style}", "-o", "{out}", "--weights", "{tmp}/w.pth", *FAST],
+        "does not exist",
+    ),
+    "bad weights": (
+        ["stylize", "{content}", "{style}", "-o", "{out}", "--weights", "{tmp}/code.pth", *FAST],
+        "state dict",
+    ),
     "unknown command": (["paint", "{content}"], "invalid choice"),
     "unknown flag": (["presets", "--colour"], "unrecognized"),
     "preview bad output": (["preview", "{content}", "{style}", "-o", "{tmp}/out.bmp"], "unsupported output"),
@@ -325,8 +389,27 @@ def test_python_dash_m_exits_with_the_status():
 @pytest.mark.skipif(os.name != "posix", reason="needs SIGINT")
 def test_ctrl_c_saves_the_best_image_so_far_and_exits_130(files, content_img):
     out = files["out"]
-    cmd = [sys.executable, "-m", "painterly", "stylize", str(files["content"]), str(files["style"]), "-o", str(out),
-           "--threads", "1", "--scales", "1", "--size", "32", "--steps", "100000", "--save-every", "1", "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "painterly",
+        "stylize",
+        str(files["content"]),
+        str(files["style"]),
+        "-o",
+        str(out),
+        "--threads",
+        "1",
+        "--scales",
+        "1",
+        "--size",
+        "32",
+        "--steps",
+        "100000",
+        "--save-every",
+        "1",
+        "--json",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = loss_log_path(out)
     deadline = time.monotonic() + 90
@@ -366,8 +449,16 @@ def _progress(step: int, steps: int = 4, elapsed: float = 2.0):
 
     scale = 1 if step <= 2 else 2
     size = (10, 10) if scale == 1 else (20, 20)
-    return Progress(step=step, steps=steps, scale=scale, scales=2, size=size, loss=1234.5,
-                    losses={"content": 1.0, "style": 1233.5}, elapsed=elapsed)
+    return Progress(
+        step=step,
+        steps=steps,
+        scale=scale,
+        scales=2,
+        size=size,
+        loss=1234.5,
+        losses={"content": 1.0, "style": 1233.5},
+        elapsed=elapsed,
+    )
 
 
 def test_eta_weighs_steps_by_their_pixels():

@@ -32,8 +32,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "images"
 SIZE = 256  # output long side chosen in the page
@@ -117,7 +121,7 @@ def _set_slider(page, label: str, target: str) -> None:
     knob = page.locator(f'input[type=range][aria-label="{label}"]')
     # While a rerun is in flight the previous run's widgets can linger: wait for one.
     page.wait_for_function(
-        "l => document.querySelectorAll(`input[type=range][aria-label=\"${l}\"]`).length === 1", arg=label
+        'l => document.querySelectorAll(`input[type=range][aria-label="${l}"]`).length === 1', arg=label
     )
     knob.focus()
     for _ in range(40):
@@ -182,7 +186,9 @@ def test_studio_end_to_end(studio: str, tmp_path: Path) -> None:
             # Watch it form: once the first painted image replaces the photo shown at the start,
             # it changes again as the steps advance (image URLs are content hashes in Streamlit).
             first = _live_src(page)
-            page.wait_for_function(f"src => {{ const now = ({LIVE_IMAGE_JS})(); return now && now !== src; }}", arg=first, timeout=90_000)
+            page.wait_for_function(
+                f"src => {{ const now = ({LIVE_IMAGE_JS})(); return now && now !== src; }}", arg=first, timeout=90_000
+            )
             before = _step(page)
             # A reload mid-run finds the job again (the id is in the URL) and it keeps going.
             page.reload()
@@ -191,7 +197,8 @@ def test_studio_end_to_end(studio: str, tmp_path: Path) -> None:
             page.wait_for_function(
                 "n => [...document.querySelectorAll('p')]"
                 ".some(p => { const m = p.innerText.match(/^Step (\\d+) of/); return m && +m[1] > n; })",
-                arg=before, timeout=90_000,
+                arg=before,
+                timeout=90_000,
             )
             # Stop and keep (if it has not finished by itself already).
             stop = page.get_by_role("button", name="Stop and keep")
@@ -219,4 +226,3 @@ def test_studio_end_to_end(studio: str, tmp_path: Path) -> None:
             raise
         finally:
             browser.close()
-

@@ -18,6 +18,7 @@ from painterly.images import ImageError, load_image, save_image
 
 def png_header(width: int, height: int) -> bytes:
     """A PNG that only declares its size: what a decompression bomb looks like before decoding."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
 
@@ -61,8 +62,19 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[object, str]]:
 
 @pytest.mark.parametrize(
     "case",
-    ["non-image bytes", "non-image file", "truncated png", "truncated jpeg", "png cut in the header",
-     "zero-byte file", "zero-byte upload", "missing file", "a folder", "over the pixel cap", "decompression bomb"],
+    [
+        "non-image bytes",
+        "non-image file",
+        "truncated png",
+        "truncated jpeg",
+        "png cut in the header",
+        "zero-byte file",
+        "zero-byte upload",
+        "missing file",
+        "a folder",
+        "over the pixel cap",
+        "decompression bomb",
+    ],
 )
 def test_bad_input_gets_a_one_line_image_error(tmp_path, case):
     source, message = _bad_inputs(tmp_path)[case]
@@ -153,8 +165,9 @@ def test_exif_orientation_is_applied():
 # --- saving ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, magic", [("a.png", b"\x89PNG"), ("a.JPG", b"\xff\xd8"), ("a.jpeg", b"\xff\xd8"),
-                                         ("a.webp", b"RIFF")])
+@pytest.mark.parametrize(
+    "name, magic", [("a.png", b"\x89PNG"), ("a.JPG", b"\xff\xd8"), ("a.jpeg", b"\xff\xd8"), ("a.webp", b"RIFF")]
+)
 def test_save_format_from_extension_and_atomic(tmp_path, name, magic):
     path = save_image(photo(), tmp_path / name)
     assert path.read_bytes().startswith(magic)

@@ -136,7 +136,13 @@ def test_submit_get_list_and_owner_isolation(store, content_img, style_img):
     assert content.size == content_img.size and [s.size for s in styles] == [style_img.size] * 2
     assert content.tobytes() == content_img.tobytes()  # stored losslessly
     folder = store.job_dir(a)
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "content.png", "log.txt", "style_0.png", "style_1.png"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "config.json",
+        "content.png",
+        "log.txt",
+        "style_0.png",
+        "style_1.png",
+    ]
     assert StyleConfig.from_dict(__import__("json").loads((folder / "config.json").read_text())) == config
     assert store.preview_path(a) is None and store.result_path(a) is None and store.loss_history(a) == []
 

@@ -154,7 +154,10 @@ def test_histogram_mode_moves_the_colours_towards_the_photo(content_img, style_i
     plain = preview(content_img, style_img, size=48)
     matched = preview(content_img, style_img, size=48, color="histogram")
     mean = _arr(content_img).reshape(-1, 3).mean(0)
-    assert np.abs(_arr(matched).reshape(-1, 3).mean(0) - mean).sum() < np.abs(_arr(plain).reshape(-1, 3).mean(0) - mean).sum()
+    assert (
+        np.abs(_arr(matched).reshape(-1, 3).mean(0) - mean).sum()
+        < np.abs(_arr(plain).reshape(-1, 3).mean(0) - mean).sum()
+    )
     off = preview(content_img, style_img, size=48, color="histogram", color_strength=0.0)
     assert np.array_equal(_arr(off), _arr(plain))
 
@@ -259,7 +262,9 @@ def test_init_preview_starts_the_optimiser_from_the_preview(content_img, style_i
 
     # And a whole (short) run from the preview finishes at the right size.
     seen = []
-    out = stylize(content_img, style_img, StyleConfig(size=48, steps=3, scales=2, init="preview"), on_progress=seen.append)
+    out = stylize(
+        content_img, style_img, StyleConfig(size=48, steps=3, scales=2, init="preview"), on_progress=seen.append
+    )
     assert out.size == (48, 32) and len(seen) == 3
     assert all(np.isfinite(p.loss) for p in seen)
 

@@ -160,7 +160,9 @@ def test_torchvision_state_dict_loads_with_torchvision_normalisation(tmp_path):
     torch.testing.assert_close(net.normalize(x), (x - mean) / std)  # RGB order kept, no 255 scale
     with torch.no_grad():
         got = net(x, ["conv1_1"])["conv1_1"]
-    torch.testing.assert_close(got, F.conv2d((x - mean) / std, sd["features.0.weight"], sd["features.0.bias"], padding=1))  # noqa: E501
+    torch.testing.assert_close(
+        got, F.conv2d((x - mean) / std, sd["features.0.weight"], sd["features.0.bias"], padding=1)
+    )  # noqa: E501
     # A checkpoint wrapped as {"state_dict": ...} is accepted too.
     torch.save({"state_dict": sd}, tmp_path / "wrapped.pth")
     assert load_weights.__wrapped__(str(tmp_path / "wrapped.pth"))[1] == "torchvision"

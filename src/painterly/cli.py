@@ -80,11 +80,21 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("content", metavar="CONTENT", help="the photo")
     p.add_argument("styles", metavar="STYLE", nargs="+", help="the painting(s)")
     p.add_argument("-o", "--output", metavar="OUT", required=True, help="output image (.png, .jpg, .jpeg or .webp)")
-    p.add_argument("--preset", default="default", choices=tuple(PRESETS), help="starting values for every option [default: default]")
+    p.add_argument(
+        "--preset",
+        default="default",
+        choices=tuple(PRESETS),
+        help="starting values for every option [default: default]",
+    )
     p.add_argument("--init-image", metavar="PATH", help="start from this image (implies --init image)")
-    p.add_argument("--save-every", metavar="N", type=int, default=0,
-                   help="every N steps save a snapshot OUT-stem_000N.ext next to OUT, print the loss "
-                        "and append it to OUT-stem.loss.tsv")
+    p.add_argument(
+        "--save-every",
+        metavar="N",
+        type=int,
+        default=0,
+        help="every N steps save a snapshot OUT-stem_000N.ext next to OUT, print the loss "
+        "and append it to OUT-stem.loss.tsv",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     g = p.add_argument_group("style options (defaults shown are the 'default' preset's)")
@@ -118,16 +128,29 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind [default: 127.0.0.1, this machine only]")
     p.add_argument("--port", type=int, default=8501, help="port [default: 8501]")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes running jobs [default: 1]")
-    p.add_argument("--data-dir", metavar="DIR", help="where jobs are kept [default: $PAINTERLY_HOME or the user data folder]")
+    p.add_argument(
+        "--data-dir", metavar="DIR", help="where jobs are kept [default: $PAINTERLY_HOME or the user data folder]"
+    )
     p.set_defaults(func=cmd_app)
 
     p = sub.add_parser("worker", help="run queued studio jobs in this process", description="Run queued jobs.")
-    p.add_argument("--data-dir", metavar="DIR", help="where jobs are kept [default: $PAINTERLY_HOME or the user data folder]")
+    p.add_argument(
+        "--data-dir", metavar="DIR", help="where jobs are kept [default: $PAINTERLY_HOME or the user data folder]"
+    )
     p.add_argument("--once", action="store_true", help="stop when the queue is empty")
-    p.add_argument("--threads", type=int, default=0, metavar="N",
-                   help="torch CPU threads (0: share the cores evenly among this host's workers) [default: 0]")
-    p.add_argument("--executor", choices=("local", "ray"), default="local",
-                   help="run jobs here, or as tasks on a Ray cluster (needs painterly[ray]) [default: local]")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        metavar="N",
+        help="torch CPU threads (0: share the cores evenly among this host's workers) [default: 0]",
+    )
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="run jobs here, or as tasks on a Ray cluster (needs painterly[ray]) [default: local]",
+    )
     p.set_defaults(func=cmd_worker)
     return parser
 
@@ -366,14 +389,22 @@ def cmd_preview(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         result = preview(
-            content, styles, size=args.size, strength=args.strength, style_blend=tuple(args.style_blend),
-            color=args.color, color_strength=args.color_strength,
+            content,
+            styles,
+            size=args.size,
+            strength=args.strength,
+            style_blend=tuple(args.style_blend),
+            color=args.color,
+            color_strength=args.color_strength,
         )
     except ConfigError as e:
         raise UsageError(flag_message(str(e))) from None
     save_image(result, out)
     if not args.quiet:
-        print(f"painterly: wrote {out} ({result.width}x{result.height}, {time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+        print(
+            f"painterly: wrote {out} ({result.width}x{result.height}, {time.perf_counter() - t0:.1f} s)",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 

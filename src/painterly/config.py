@@ -62,7 +62,8 @@ class StyleConfig:
         "Coarse-to-fine scales: optimise at size/2^(n-1), upsample, continue. "
         "Most steps go to the small scales, where they are cheap. "
         f"0 = auto: two when half the size is at least {MIN_AUTO_SCALE} px, else one.",
-        min=0, max=6,
+        min=0,
+        max=6,
     )
     # --- loss ---------------------------------------------------------------------------
     content_weight: float = _f(1.0, "Weight of the content loss (alpha in Gatys et al.).", min=0.0)
@@ -110,9 +111,13 @@ class StyleConfig:
     )
     seed: int = _f(0, "Random seed, for reproducible noise and runs.")
     clamp: bool = _f(True, "Keep pixels in [0,1] during optimisation (unclamped L-BFGS wrecks images).")
-    pooling: Literal["max", "avg"] = _f("max", "VGG pooling; Gatys et al. found average pooling slightly smoother.", choices=("max", "avg"))
+    pooling: Literal["max", "avg"] = _f(
+        "max", "VGG pooling; Gatys et al. found average pooling slightly smoother.", choices=("max", "avg")
+    )
     # --- style & colour -----------------------------------------------------------------
-    style_scale: float = _f(1.0, "Size of the style image relative to the output (bigger = larger brush strokes).", min=0.05, max=4.0)
+    style_scale: float = _f(
+        1.0, "Size of the style image relative to the output (bigger = larger brush strokes).", min=0.05, max=4.0
+    )
     color: Literal["none", "luminance", "histogram"] = _f(
         "none",
         "Keep the photo's colours: 'luminance' transfers style on brightness only (Gatys et al. "
@@ -137,7 +142,9 @@ class StyleConfig:
         "statistics, the losses and the optimiser always stay fp32.",
         choices=("auto", "fp32", "bf16", "fp16"),
     )
-    device: Literal["auto", "cpu", "cuda", "mps"] = _f("auto", "Where to compute.", choices=("auto", "cpu", "cuda", "mps"))
+    device: Literal["auto", "cpu", "cuda", "mps"] = _f(
+        "auto", "Where to compute.", choices=("auto", "cpu", "cuda", "mps")
+    )
     threads: int = _f(0, "CPU threads (0 = one per physical core).", min=0)
     weights: str = _f("", "Path to a local VGG19 weights file (torchvision vgg19 state dict .pth); empty = bundled.")
 
@@ -149,7 +156,11 @@ class StyleConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: (list(v) if isinstance(v, tuple) else v) for f in dataclasses.fields(self) for v in [getattr(self, f.name)]}
+        return {
+            f.name: (list(v) if isinstance(v, tuple) else v)
+            for f in dataclasses.fields(self)
+            for v in [getattr(self, f.name)]
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -186,7 +197,11 @@ def validate(cfg: StyleConfig) -> None:
                 raise ConfigError(f"{f.name} must be true or false, got {value!r}")
             continue
         if kind in (int, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or (kind is int and not isinstance(value, int))
+            ):
                 raise ConfigError(f"{f.name} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
             if value != value or value in (float("inf"), float("-inf")):
                 raise ConfigError(f"{f.name} must be a finite number, got {value!r}")
@@ -202,8 +217,9 @@ def validate(cfg: StyleConfig) -> None:
             if "choices" in meta:
                 bad = [v for v in value if v not in meta["choices"]]
                 if bad:
-                    raise ConfigError(f"{f.name}: unknown VGG19 layer(s) {', '.join(map(str, bad))}; "
-                                      f"use names like conv4_2, relu5_1")
+                    raise ConfigError(
+                        f"{f.name}: unknown VGG19 layer(s) {', '.join(map(str, bad))}; use names like conv4_2, relu5_1"
+                    )
             elif any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in value):
                 raise ConfigError(f"{f.name} must be non-negative numbers, got {value!r}")
     if not cfg.content_layers and not cfg.style_layers:
@@ -295,4 +311,6 @@ def preset(name: str, **overrides: Any) -> StyleConfig:
 def preset_diff(name: str) -> dict[str, Any]:
     """The fields a preset sets differently from StyleConfig's defaults (for `painterly presets`)."""
     cfg, base = preset(name), StyleConfig()
-    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != getattr(base, f.name)}
+    return {
+        f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != getattr(base, f.name)
+    }

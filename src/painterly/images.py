@@ -69,7 +69,7 @@ def load_image(source: ImageSource, *, name: str = "image", max_pixels: int = MA
                 fp = source
             # Close only what we opened; a caller's file object stays theirs.
             owned = fp is not source
-            with (fp if owned else contextlib.nullcontext(fp)), warnings.catch_warnings():
+            with fp if owned else contextlib.nullcontext(fp), warnings.catch_warnings():
                 # Pillow warns, then raises, on bombs; we check the size ourselves below.
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 img = Image.open(fp)

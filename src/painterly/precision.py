@@ -46,7 +46,7 @@ def cuda_has_bf16() -> bool:
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def resolve(name: str, device_type: str) -> Precision:
     """The precision a run uses: ``name`` unless it is "auto", then the hardware's best.
 
@@ -63,7 +63,7 @@ def resolve(name: str, device_type: str) -> Precision:
     return "fp32"
 
 
-def autocast(precision: Precision, device_type: str) -> "torch.autocast":
+def autocast(precision: Precision, device_type: str) -> torch.autocast:
     """The context the VGG forward runs in (a no-op for fp32)."""
     dtype: Optional[torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     return torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None)

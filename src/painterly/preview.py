@@ -333,13 +333,16 @@ def preview(
     """
     strength = _number(strength, "strength", 0.0, 1.0)
     # The options it shares with stylize are checked by StyleConfig: the same refusals, worded alike.
-    StyleConfig.from_dict({"size": size, "style_blend": tuple(style_blend), "color": color,
-                           "color_strength": color_strength})
+    StyleConfig.from_dict(
+        {"size": size, "style_blend": tuple(style_blend), "color": color, "color_strength": color_strength}
+    )
     single = isinstance(styles, (Image.Image, str, bytes, bytearray, os.PathLike))
     try:
         style_list = [styles] if single else list(styles)  # type: ignore[arg-type]
     except TypeError:
-        raise im.ImageError(f"style image: expected a PIL image or a list of them, got {type(styles).__name__}") from None
+        raise im.ImageError(
+            f"style image: expected a PIL image or a list of them, got {type(styles).__name__}"
+        ) from None
     check_styles(style_blend, len(style_list))
     weights = _blend_weights(style_blend, len(style_list))
 

@@ -207,9 +207,13 @@ def stylize(
                         content_loss(feats[k], c_targets[k], config.content_reduction) for k in cl
                     )
                 if sl:
-                    terms["style"] = config.style_weight * STYLE_LOSS_SCALE[kind] * sum(
-                        w * style_distance(feats[k], s_targets[k], kind, normalize=norm, projections=proj.get(k))
-                        for k, w in zip(sl, lw)
+                    terms["style"] = (
+                        config.style_weight
+                        * STYLE_LOSS_SCALE[kind]
+                        * sum(
+                            w * style_distance(feats[k], s_targets[k], kind, normalize=norm, projections=proj.get(k))
+                            for k, w in zip(sl, lw)
+                        )
                     )
                 if config.tv_weight:
                     terms["tv"] = config.tv_weight * tv_loss(x)
@@ -229,9 +233,16 @@ def stylize(
                     want_image = last or (config.preview_every and step % config.preview_every == 0)
                     on_progress(
                         Progress(
-                            step=step, steps=config.steps, scale=si + 1, scales=len(plan.scales), size=size,
-                            loss=step_loss, losses=terms, elapsed=time.perf_counter() - t0,
-                            image=finish(x) if want_image else None, precision=precision,
+                            step=step,
+                            steps=config.steps,
+                            scale=si + 1,
+                            scales=len(plan.scales),
+                            size=size,
+                            loss=step_loss,
+                            losses=terms,
+                            elapsed=time.perf_counter() - t0,
+                            image=finish(x) if want_image else None,
+                            precision=precision,
                         )
                     )
             done += n_steps
@@ -291,9 +302,7 @@ def _optimise(config: StyleConfig, x: torch.Tensor, closure, n: int):
     # which took a 2048 px run to 8.3 GB peak (benchmarks/RESULTS.md, memory). Capping the
     # history at HISTORY_BYTES keeps 20 entries up to about 1.1 megapixels, fewer only above.
     history = max(5, min(20, HISTORY_BYTES // (2 * x.numel() * x.element_size())))
-    opt = torch.optim.LBFGS(
-        [x], lr=config.lr, max_iter=1, history_size=history, tolerance_grad=-1, tolerance_change=-1
-    )
+    opt = torch.optim.LBFGS([x], lr=config.lr, max_iter=1, history_size=history, tolerance_grad=-1, tolerance_change=-1)
     last: tuple[float, dict[str, float]] = (math.nan, {})
     norm: Optional[float] = None
 

@@ -27,11 +27,22 @@ from .config import VGG_LAYERS
 # (name, in_channels, out_channels) for the 16 convolutions; ReLU after each, pools after
 # conv1_2, conv2_2, conv3_4, conv4_4, conv5_4.
 _CONVS = (
-    ("conv1_1", 3, 64), ("conv1_2", 64, 64),
-    ("conv2_1", 64, 128), ("conv2_2", 128, 128),
-    ("conv3_1", 128, 256), ("conv3_2", 256, 256), ("conv3_3", 256, 256), ("conv3_4", 256, 256),
-    ("conv4_1", 256, 512), ("conv4_2", 512, 512), ("conv4_3", 512, 512), ("conv4_4", 512, 512),
-    ("conv5_1", 512, 512), ("conv5_2", 512, 512), ("conv5_3", 512, 512), ("conv5_4", 512, 512),
+    ("conv1_1", 3, 64),
+    ("conv1_2", 64, 64),
+    ("conv2_1", 64, 128),
+    ("conv2_2", 128, 128),
+    ("conv3_1", 128, 256),
+    ("conv3_2", 256, 256),
+    ("conv3_3", 256, 256),
+    ("conv3_4", 256, 256),
+    ("conv4_1", 256, 512),
+    ("conv4_2", 512, 512),
+    ("conv4_3", 512, 512),
+    ("conv4_4", 512, 512),
+    ("conv5_1", 512, 512),
+    ("conv5_2", 512, 512),
+    ("conv5_3", 512, 512),
+    ("conv5_4", 512, 512),
 )
 _CONV_SHAPES = {name: (cout, cin) for name, cin, cout in _CONVS}
 
@@ -116,7 +127,9 @@ def load_weights(path: str = "") -> tuple[dict[str, tuple[torch.Tensor, torch.Te
         except (KeyError, TypeError):
             raise WeightsError(f"{file} is not a torchvision vgg19 state dict (no features.{idx}.weight)") from None
         if tuple(w.shape) != (cout, cin, 3, 3):
-            raise WeightsError(f"{file}: features.{idx}.weight has shape {tuple(w.shape)}, expected {(cout, cin, 3, 3)}")
+            raise WeightsError(
+                f"{file}: features.{idx}.weight has shape {tuple(w.shape)}, expected {(cout, cin, 3, 3)}"
+            )
         out[name] = (w.float().contiguous(), b.float().contiguous())
     return out, "torchvision"
 
@@ -169,7 +182,8 @@ class VGG19(nn.Module):
         else:
             self.register_buffer("scale", 1.0 / torch.tensor(TORCHVISION_STD).view(1, 3, 1, 1), persistent=False)
             self.register_buffer(
-                "shift", (torch.tensor(TORCHVISION_MEAN) / torch.tensor(TORCHVISION_STD)).view(1, 3, 1, 1),
+                "shift",
+                (torch.tensor(TORCHVISION_MEAN) / torch.tensor(TORCHVISION_STD)).view(1, 3, 1, 1),
                 persistent=False,
             )
         self.requires_grad_(False)

@@ -108,15 +108,18 @@ def _base(source: Optional[tuple[str, StyleConfig, Picture, list[Picture]]]) -> 
         titles["earlier"] = "As last time"
         captions["earlier"] = "The exact settings of the picture you are tweaking."
     default = "earlier" if source is not None else "default"
-    name = st.radio(
-        "Look",
-        options,
-        index=options.index(default),
-        format_func=titles.__getitem__,
-        horizontal=True,
-        key=f"preset:{source[0] if source else ''}",
-        help="A starting point; every choice below can still be changed.",
-    ) or default  # (None only without an index)
+    name = (
+        st.radio(
+            "Look",
+            options,
+            index=options.index(default),
+            format_func=titles.__getitem__,
+            horizontal=True,
+            key=f"preset:{source[0] if source else ''}",
+            help="A starting point; every choice below can still be changed.",
+        )
+        or default
+    )  # (None only without an index)
     st.caption(captions[name])
     if name == "earlier" and source is not None:
         return f"job-{source[0]}", source[1]
@@ -132,7 +135,10 @@ def _inputs(source) -> tuple[Optional[Picture], list[Picture], list[str]]:
     c1, c2 = st.columns(2)
     with c1:
         up = st.file_uploader(
-            "Your photo", type=IMAGE_TYPES, key="content_upload", max_upload_size=im.UPLOAD_MB,
+            "Your photo",
+            type=IMAGE_TYPES,
+            key="content_upload",
+            max_upload_size=im.UPLOAD_MB,
             help=f"PNG, JPEG, WebP, ... up to {im.UPLOAD_MB} MB. Its shape is kept.",
         )
         content = _checked(up.getvalue(), "photo", errors) if up is not None else None
@@ -142,8 +148,11 @@ def _inputs(source) -> tuple[Optional[Picture], list[Picture], list[str]]:
             st.image(media.thumbnail(content.image), caption=f"{content.size[0]} × {content.size[1]} px")
     with c2:
         ups = st.file_uploader(
-            "Painting(s) to borrow the style from", type=IMAGE_TYPES, accept_multiple_files=True,
-            key="style_upload", max_upload_size=im.UPLOAD_MB,
+            "Painting(s) to borrow the style from",
+            type=IMAGE_TYPES,
+            accept_multiple_files=True,
+            key="style_upload",
+            max_upload_size=im.UPLOAD_MB,
             help="One painting, or several to blend (a slider under each sets its share).",
         )
         styles: list[Picture] = []
@@ -179,8 +188,11 @@ def _main_controls(
     """Strength, colours, blend, size, time: returns the StyleConfig fields they set, and the strength."""
     out: dict[str, Any] = {}
     strength = st.select_slider(
-        "Style strength", list(logic.STRENGTH_LEVELS), value=logic.STRENGTH_DEFAULT,
-        format_func=logic.STRENGTH_LEVELS.__getitem__, key=prefix + "strength",
+        "Style strength",
+        list(logic.STRENGTH_LEVELS),
+        value=logic.STRENGTH_DEFAULT,
+        format_func=logic.STRENGTH_LEVELS.__getitem__,
+        key=prefix + "strength",
         help="Left: more of your photo. Right: more of the painting. Medium is the look as tuned.",
     )
     out["style_weight"] = logic.style_weight_for(base.style_weight, strength)
@@ -191,7 +203,9 @@ def _main_controls(
         top = max(defaults) or 1.0  # the engine normalises the blend: only the ratios matter
         cols = st.columns(min(3, len(styles)))
         blend = tuple(
-            cols[i % len(cols)].slider(f"Painting {i + 1}", 0.0, 1.0, round(defaults[i] / top, 2), 0.05, key=f"{prefix}blend{i}:{len(styles)}")
+            cols[i % len(cols)].slider(
+                f"Painting {i + 1}", 0.0, 1.0, round(defaults[i] / top, 2), 0.05, key=f"{prefix}blend{i}:{len(styles)}"
+            )
             for i in range(len(styles))
         )
         out["style_blend"] = blend if any(blend) else ()
@@ -201,25 +215,40 @@ def _main_controls(
         out["style_blend"] = ()
 
     color = st.radio(
-        "Colours", list(COLOR_LABELS), index=list(COLOR_LABELS).index(base.color),
-        format_func=COLOR_LABELS.__getitem__, horizontal=True, key=prefix + "color", help=COLOR_HELP,
+        "Colours",
+        list(COLOR_LABELS),
+        index=list(COLOR_LABELS).index(base.color),
+        format_func=COLOR_LABELS.__getitem__,
+        horizontal=True,
+        key=prefix + "color",
+        help=COLOR_HELP,
     )
     out["color"] = color
     if color != "none":
         out["color_strength"] = st.slider(
-            "How much of the photo's colour to keep", 0.0, 1.0, float(base.color_strength), 0.05,
+            "How much of the photo's colour to keep",
+            0.0,
+            1.0,
+            float(base.color_strength),
+            0.05,
             key=prefix + "color_strength",
         )
 
     sizes = sorted(set(logic.SIZE_CHOICES) | {base.size})
     out["size"] = st.select_slider(
-        "Size (long side, pixels)", sizes, value=base.size, key=prefix + "size",
+        "Size (long side, pixels)",
+        sizes,
+        value=base.size,
+        key=prefix + "size",
         help="The picture keeps your photo's shape. Bigger takes longer: twice the size, about four times the time.",
     )
 
     w, h = content.size if content is not None else TYPICAL_PHOTO
     mode = st.segmented_control(
-        "Run for", ["Steps", "Time limit"], default="Steps", key=prefix + "budget",
+        "Run for",
+        ["Steps", "Time limit"],
+        default="Steps",
+        key=prefix + "budget",
         help="A number of optimisation steps, or as many as fit in a time you choose.",
     )
     sized = base.replace(size=out["size"])
@@ -232,7 +261,12 @@ def _main_controls(
     else:
         lo, stride = min(10, base.steps), 10 if base.steps % 10 == 0 else 1
         out["steps"] = st.slider(
-            "Steps", lo, max(2000, base.steps), base.steps, stride, key=prefix + "steps",
+            "Steps",
+            lo,
+            max(2000, base.steps),
+            base.steps,
+            stride,
+            key=prefix + "steps",
             help="More steps: a more finished painting. You can stop any time and keep the picture so far.",
         )
     out["preview_every"] = logic.preview_every_for(sized, w, h)
@@ -278,8 +312,14 @@ def field_widget(f: dataclasses.Field, current: Any, prefix: str) -> Any:
         lo, hi = meta.get("min"), meta.get("max")
         return float(
             st.number_input(
-                label, None if lo is None else float(lo), None if hi is None else float(hi), float(current),
-                _float_step(current), format="%g", key=key, help=help_,
+                label,
+                None if lo is None else float(lo),
+                None if hi is None else float(hi),
+                float(current),
+                _float_step(current),
+                format="%g",
+                key=key,
+                help=help_,
             )
         )
     if kind == "numbers":
@@ -305,9 +345,14 @@ def _preview(content: Optional[Picture], styles: list[Picture], choice: dict[str
         return
     try:
         img = media.instant_preview(
-            content.key, tuple(s.key for s in styles), logic.preview_strength(strength),
-            tuple(choice.get("style_blend", ())), choice["color"], float(choice.get("color_strength", 1.0)),
-            content.image, [s.image for s in styles],
+            content.key,
+            tuple(s.key for s in styles),
+            logic.preview_strength(strength),
+            tuple(choice.get("style_blend", ())),
+            choice["color"],
+            float(choice.get("color_strength", 1.0)),
+            content.image,
+            [s.image for s in styles],
         )
     except Exception as e:  # noqa: BLE001 -- any failure of the optional preview is only a note
         st.caption(f"No instant preview on this server ({type(e).__name__}: {e}). The painting itself is unaffected.")
@@ -324,6 +369,8 @@ def _estimate(config: StyleConfig, content: Optional[Picture], owner: str) -> No
 
 def _calibration(owner: str) -> float:
     """How this machine compares with the estimate, from this browser's last finished pictures."""
-    jobs = [j for j in state.store().list(owner, limit=20) if j.status == "done" and not j.stopped_early and j.elapsed > 0]
+    jobs = [
+        j for j in state.store().list(owner, limit=20) if j.status == "done" and not j.stopped_early and j.elapsed > 0
+    ]
     samples = [(logic.estimate_seconds(j.config, j.width, j.height), j.elapsed) for j in jobs[:8]]
     return logic.calibration_from(samples)

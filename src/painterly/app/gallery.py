@@ -1,4 +1,4 @@
-""""My pictures": this browser's jobs, newest first, in the sidebar.
+""" "My pictures": this browser's jobs, newest first, in the sidebar.
 
 The list is the JobStore's ``list(owner)`` for the owner token in the URL, so another
 browser (another token) never sees these, and a reload or a new tab with the same link does.
@@ -40,7 +40,9 @@ def sidebar(current: str | None) -> None:
                         st.image(media.thumbnail(inputs[0].image, 240), width="stretch")
                 label = STATUS_WORDS.get(job.status, job.status)
                 if st.button(
-                    label, key=f"open:{job.id}", width="stretch",
+                    label,
+                    key=f"open:{job.id}",
+                    width="stretch",
                     type="primary" if job.id == current else "secondary",
                 ):
                     state.go(job=job.id)

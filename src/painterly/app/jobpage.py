@@ -73,7 +73,10 @@ def live(job_id: str, mine: bool) -> None:
         loss_curve(store.loss_history(job.id))
         if mine:
             if st.button(
-                "Stop and keep", type="primary", disabled=job.cancel_requested, key="stop",
+                "Stop and keep",
+                type="primary",
+                disabled=job.cancel_requested,
+                key="stop",
                 help="End now and keep the picture as it is.",
             ):
                 store.cancel(job.id)
@@ -132,7 +135,8 @@ def loss_curve(history: list[tuple[int, float]]) -> None:
             # Fitted, not "nice": rounded out to whole decades (1e5..1e8) the curve sat flat at
             # the bottom of the small plot (seen in Chromium screenshots).
             y=alt.Y(
-                "loss:Q", title="loss (log scale)",
+                "loss:Q",
+                title="loss (log scale)",
                 scale=alt.Scale(type="log", nice=False, domain=[float(df["loss"].min()), float(df["loss"].max())]),
                 axis=alt.Axis(labels=False, ticks=False),
             ),
@@ -148,17 +152,37 @@ def finished(store: JobStore, job: Job, mine: bool) -> None:
         if path is None:
             st.error("The picture is marked finished but its file is missing from the data folder.")
             return
-        note = f"Stopped at step {job.step} of {job.steps}, as you asked." if job.stopped_early else f"{job.steps} steps."
-        st.success(f"{STATUS_WORDS['done']}: {job.width} × {job.height} px in {logic.format_duration(job.elapsed)}. {note}")
+        note = (
+            f"Stopped at step {job.step} of {job.steps}, as you asked." if job.stopped_early else f"{job.steps} steps."
+        )
+        st.success(
+            f"{STATUS_WORDS['done']}: {job.width} × {job.height} px in {logic.format_duration(job.elapsed)}. {note}"
+        )
         result, side = st.columns([3, 1], gap="large")
         # At most 2x its pixels (capped by the column): a small picture fills the space without mush.
         result.image(path.read_bytes(), width=min(2 * job.width, max(job.width, 720)))
         with side:
             files = media.downloads(str(path), media.mtime_ns(path))
             name = f"painterly-{job.id[:8]}"
-            st.download_button("Download PNG", files["PNG"], f"{name}.png", "image/png", on_click="ignore", key="png", width="stretch")
-            st.download_button("Download JPEG", files["JPEG"], f"{name}.jpg", "image/jpeg", on_click="ignore", key="jpeg", width="stretch")
-            if st.button("Tweak and run again", type="primary", key="tweak", width="stretch", help="The same pictures and settings in the form, to change and run again."):
+            st.download_button(
+                "Download PNG", files["PNG"], f"{name}.png", "image/png", on_click="ignore", key="png", width="stretch"
+            )
+            st.download_button(
+                "Download JPEG",
+                files["JPEG"],
+                f"{name}.jpg",
+                "image/jpeg",
+                on_click="ignore",
+                key="jpeg",
+                width="stretch",
+            )
+            if st.button(
+                "Tweak and run again",
+                type="primary",
+                key="tweak",
+                width="stretch",
+                help="The same pictures and settings in the form, to change and run again.",
+            ):
                 state.go(tweak=job.id)
             _inputs_column(store, job)
         _share_link(job)
@@ -201,8 +225,11 @@ def _inputs_row(store: JobStore, job: Job) -> None:
     cols = st.columns(6)
     cols[0].image(media.thumbnail(content.image, 240), caption="photo", width="stretch")
     for i, s in enumerate(styles[:5]):
-        cols[i + 1].image(media.thumbnail(s.image, 240), caption=f"painting {i + 1}" if len(styles) > 1 else "painting", width="stretch")
-
+        cols[i + 1].image(
+            media.thumbnail(s.image, 240),
+            caption=f"painting {i + 1}" if len(styles) > 1 else "painting",
+            width="stretch",
+        )
 
 
 def _inputs_column(store: JobStore, job: Job) -> None:
@@ -213,4 +240,8 @@ def _inputs_column(store: JobStore, job: Job) -> None:
     content, styles = inputs
     st.image(media.thumbnail(content.image, 360), caption="Your photo", width="stretch")
     for i, s in enumerate(styles):
-        st.image(media.thumbnail(s.image, 360), caption=f"Painting {i + 1}" if len(styles) > 1 else "Painting", width="stretch")
+        st.image(
+            media.thumbnail(s.image, 360),
+            caption=f"Painting {i + 1}" if len(styles) > 1 else "Painting",
+            width="stretch",
+        )

@@ -27,15 +27,27 @@ RESTART_WINDOW = 10.0
 def streamlit_command(host: str, port: int) -> list[str]:
     """The command that serves the studio on host:port (headless, no telemetry, uploads capped)."""
     return [
-        sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT),
-        "--server.address", host,
-        "--server.port", str(port),
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
-        "--server.maxUploadSize", str(images.UPLOAD_MB),
-        "--server.fileWatcherType", "none",  # a served app, not a dev session: no reload on edits
-        "--client.toolbarMode", "minimal",
-        "--theme.base", "light",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP_SCRIPT),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.maxUploadSize",
+        str(images.UPLOAD_MB),
+        "--server.fileWatcherType",
+        "none",  # a served app, not a dev session: no reload on edits
+        "--client.toolbarMode",
+        "minimal",
+        "--theme.base",
+        "light",
     ]
 
 
@@ -73,7 +85,9 @@ def launch(host: str = "127.0.0.1", port: int = 8501, workers: int = 1, data_dir
     children: list[subprocess.Popen] = []
     # Ctrl-C and SIGTERM both mean "stop everything cleanly"; installed explicitly because a
     # shell starts background jobs with SIGINT ignored.
-    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
+    previous = (
+        {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
+    )
     try:
         pool = [_start(worker_command(home), env, children) for _ in range(workers)]
         server = _start(streamlit_command(host, port), env, children)
@@ -81,7 +95,8 @@ def launch(host: str = "127.0.0.1", port: int = 8501, workers: int = 1, data_dir
         print(
             f"painterly studio: http://{shown}:{port}  ({workers} worker{'s' if workers != 1 else ''}, "
             f"jobs in {home}). Ctrl-C stops.",
-            file=sys.stderr, flush=True,
+            file=sys.stderr,
+            flush=True,
         )
         quick_deaths = 0
         started = [time.monotonic()] * len(pool)

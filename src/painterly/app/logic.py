@@ -26,7 +26,10 @@ PRESET_TITLES: dict[str, str] = {
     "classic": "Classic recipe",
 }
 # Order on the page: fastest first.
-PRESET_ORDER: tuple[str, ...] = (*[n for n in PRESET_TITLES if n in PRESETS], *[n for n in PRESETS if n not in PRESET_TITLES])
+PRESET_ORDER: tuple[str, ...] = (
+    *[n for n in PRESET_TITLES if n in PRESETS],
+    *[n for n in PRESETS if n not in PRESET_TITLES],
+)
 
 
 def preset_title(name: str) -> str:
@@ -47,7 +50,13 @@ STRENGTH_DEFAULT = 50
 STRENGTH_DECADES = 1.0
 # The slider's stops, in words: a person picks "Bold", not "beta = 0.0316".
 STRENGTH_LEVELS: dict[int, str] = {
-    0: "Faint", 17: "Light", 33: "Gentle", 50: "Medium", 67: "Strong", 83: "Bold", 100: "Wild",
+    0: "Faint",
+    17: "Light",
+    33: "Gentle",
+    50: "Medium",
+    67: "Strong",
+    83: "Bold",
+    100: "Wild",
 }
 
 
@@ -251,6 +260,7 @@ def settings_summary(config: StyleConfig) -> dict[str, Any]:
 
 
 # --- who owns what -----------------------------------------------------------------------------
+
 
 def new_owner_token() -> str:
     """An unguessable token naming one browser's gallery (an id like a job's)."""

@@ -117,6 +117,11 @@ def instant_preview(
     from ..preview import preview
 
     return preview(
-        _content, list(_styles), size=PREVIEW_SIDE, strength=strength, style_blend=blend,
-        color=color, color_strength=color_strength,
+        _content,
+        list(_styles),
+        size=PREVIEW_SIDE,
+        strength=strength,
+        style_blend=blend,
+        color=color,
+        color_strength=color_strength,
     )

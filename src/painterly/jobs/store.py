@@ -67,6 +67,7 @@ def valid_id(value: object) -> bool:
     """Whether a value (from a URL, a caller) can be an id of ours: no paths, no markup."""
     return isinstance(value, str) and _ID_RE.fullmatch(value) is not None
 
+
 _MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE jobs (
@@ -346,7 +347,10 @@ class JobStore:
         style_list = [styles] if isinstance(styles, (bytes, bytearray, Image.Image)) else list(styles)
         photo = _load_upload(content, "content image")
         plan = RunPlan.build(config, *photo.size, n_styles=len(style_list))
-        paintings = [_load_upload(s, f"style image {i + 1}" if len(style_list) > 1 else "style image") for i, s in enumerate(style_list)]
+        paintings = [
+            _load_upload(s, f"style image {i + 1}" if len(style_list) > 1 else "style image")
+            for i, s in enumerate(style_list)
+        ]
         width, height = plan.final_size
 
         job_id = new_id()
@@ -356,7 +360,9 @@ class JobStore:
             im.save_image(photo, tmp / "content.png")
             for i, s in enumerate(paintings):
                 im.save_image(s, tmp / f"style_{i}.png")
-            im.write_atomic(tmp / "config.json", (json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n").encode())
+            im.write_atomic(
+                tmp / "config.json", (json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n").encode()
+            )
             final = self.job_dir(job_id)
             os.replace(tmp, final)  # the folder appears complete, or not at all
         except BaseException:
@@ -370,8 +376,18 @@ class JobStore:
                     "INSERT INTO jobs (id, owner, status, config, n_styles, width, height, created, updated, steps,"
                     " scales)"
                     " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (job_id, owner, config.to_json(), len(paintings), width, height, now, now, config.steps,
-                     len(plan.scales)),
+                    (
+                        job_id,
+                        owner,
+                        config.to_json(),
+                        len(paintings),
+                        width,
+                        height,
+                        now,
+                        now,
+                        config.steps,
+                        len(plan.scales),
+                    ),
                 )
         except BaseException:
             shutil.rmtree(final, ignore_errors=True)
@@ -387,9 +403,11 @@ class JobStore:
 
     def list(self, owner: str, *, limit: int = 200) -> builtins.list[Job]:
         """The owner's jobs, newest first (only that owner's: ids of others never show)."""
-        rows = self._conn().execute(
-            "SELECT * FROM jobs WHERE owner = ? ORDER BY seq DESC LIMIT ?", (owner, limit)
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute("SELECT * FROM jobs WHERE owner = ? ORDER BY seq DESC LIMIT ?", (owner, limit))
+            .fetchall()
+        )
         return [_job(r) for r in rows]
 
     def cancel(self, job_id: str) -> None:
@@ -419,10 +437,14 @@ class JobStore:
         job = self.get(job_id)
         if job is None or job.status != "queued":
             return None
-        row = self._conn().execute(
-            "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND seq < (SELECT seq FROM jobs WHERE id = ?)",
-            (job_id,),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND seq < (SELECT seq FROM jobs WHERE id = ?)",
+                (job_id,),
+            )
+            .fetchone()
+        )
         return int(row[0])
 
     def loss_history(self, job_id: str) -> builtins.list[tuple[int, float]]:
@@ -570,7 +592,12 @@ class JobStore:
             )
         # The checkpoint has served its purpose once the result is safely written.
         (folder / "checkpoint.png").unlink(missing_ok=True)
-        self.log(job_id, f"done at step {step}" + (" (stopped early, as asked)" if stopped_early else "") + f" after {elapsed:.1f} s")
+        self.log(
+            job_id,
+            f"done at step {step}"
+            + (" (stopped early, as asked)" if stopped_early else "")
+            + f" after {elapsed:.1f} s",
+        )
         return True
 
     def fail(self, job_id: str, worker: WorkerInfo, reason: str) -> bool:
@@ -606,9 +633,11 @@ class JobStore:
 
     def workers(self, *, within: float = 60.0) -> builtins.list[WorkerInfo]:
         """Workers seen in the last ``within`` seconds whose process still exists (same host)."""
-        rows = self._conn().execute(
-            "SELECT token, host, pid FROM workers WHERE seen >= ? ORDER BY started", (time.time() - within,)
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute("SELECT token, host, pid FROM workers WHERE seen >= ? ORDER BY started", (time.time() - within,))
+            .fetchall()
+        )
         host = socket.gethostname()
         return [WorkerInfo(*r) for r in rows if r["host"] != host or _pid_alive(r["pid"])]
 
@@ -621,12 +650,13 @@ class JobStore:
         """
         now = time.time()
         host = socket.gethostname()
-        rows = self._conn().execute(
-            "SELECT id, worker, worker_host, worker_pid, lease_until FROM jobs WHERE status = 'running'"
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute("SELECT id, worker, worker_host, worker_pid, lease_until FROM jobs WHERE status = 'running'")
+            .fetchall()
+        )
         dead = [
-            r for r in rows
-            if r["lease_until"] < now or (r["worker_host"] == host and not _pid_alive(r["worker_pid"]))
+            r for r in rows if r["lease_until"] < now or (r["worker_host"] == host and not _pid_alive(r["worker_pid"]))
         ]
         recovered = []
         for r in dead:
@@ -649,9 +679,8 @@ class JobStore:
                 else:
                     _release(c, r["id"], "queued")
                     ck = cur["checkpoint_step"]
-                    message = (
-                        f"worker {r['worker']} stopped at step {cur['step']}; queued again to resume "
-                        + (f"from the checkpoint at step {ck}" if ck else "from the start (no checkpoint yet)")
+                    message = f"worker {r['worker']} stopped at step {cur['step']}; queued again to resume " + (
+                        f"from the checkpoint at step {ck}" if ck else "from the start (no checkpoint yet)"
                     )
             # A worker killed mid-write leaves its half-written temporary file (the rename
             # never happened, so the real file is intact); tidy it away.
@@ -695,8 +724,13 @@ def _release(
     where = "id = :id AND status = 'running'" + (" AND worker = :worker" if worker is not None else "")
     c.execute(
         f"UPDATE jobs SET {sets} WHERE {where}",
-        {"status": status, "now": time.time(), "reason": reason, "id": job_id,
-         "worker": worker.token if worker is not None else ""},
+        {
+            "status": status,
+            "now": time.time(),
+            "reason": reason,
+            "id": job_id,
+            "worker": worker.token if worker is not None else "",
+        },
     )
     return bool(c.execute("SELECT changes()").fetchone()[0])
 

@@ -173,8 +173,9 @@ def run_job(
         if resume is not None and (job.cancel_requested or start_step >= config.steps):
             # Stopped (or complete) while waiting to resume: the checkpoint is the picture.
             assert start_img is not None
-            store.finish(job.id, worker, start_img, stopped_early=start_step < config.steps,
-                         step=start_step, elapsed=job.elapsed)
+            store.finish(
+                job.id, worker, start_img, stopped_early=start_step < config.steps, step=start_step, elapsed=job.elapsed
+            )
             return "done"
         if start_step:
             store.log(job.id, f"resuming from the checkpoint at step {start_step}/{config.steps} ({attempt})")
@@ -182,8 +183,17 @@ def run_job(
             store.log(job.id, f"started by {worker.token} ({attempt})")
 
         plan = RunPlan.build(config, *content.size, n_styles=len(styles))
-        tracker = _Tracker(store, job, worker, stop, plan, lease=lease, checkpoint_every=checkpoint_every,
-                           clock0=clock0, resumed_at=start_step)
+        tracker = _Tracker(
+            store,
+            job,
+            worker,
+            stop,
+            plan,
+            lease=lease,
+            checkpoint_every=checkpoint_every,
+            clock0=clock0,
+            resumed_at=start_step,
+        )
         image = engine(content, styles, config, on_progress=tracker, init_image=start_img, start_step=start_step)
         tracker.flush()
         elapsed = tracker.elapsed()
@@ -194,8 +204,9 @@ def run_job(
             store.requeue(job.id, worker, f"the worker stopped at step {tracker.last_step}; it will resume there")
             return "queued"
         stopped_early = tracker.cancelled and tracker.last_step < config.steps
-        if not store.finish(job.id, worker, image, stopped_early=stopped_early,
-                            step=tracker.last_step, elapsed=elapsed):
+        if not store.finish(
+            job.id, worker, image, stopped_early=stopped_early, step=tracker.last_step, elapsed=elapsed
+        ):
             store.log(job.id, f"{worker.token}: the job was handed on meanwhile; this run's result is dropped")
             return "lost"
         return "done"
@@ -219,8 +230,10 @@ def failure_reason(e: BaseException, job: Job) -> str:
     """One line a person can act on, for the row's ``error``."""
     text = " ".join(str(e).split()) or type(e).__name__
     if isinstance(e, MemoryError) or "out of memory" in text.lower() or "can't allocate" in text.lower():
-        return (f"ran out of memory at {job.width}x{job.height}; try a smaller output size, "
-                "fewer scales or fewer style layers")
+        return (
+            f"ran out of memory at {job.width}x{job.height}; try a smaller output size, "
+            "fewer scales or fewer style layers"
+        )
     if isinstance(e, (ImageError, ValueError)):
         return text
     return f"{type(e).__name__}: {text}"
@@ -229,8 +242,19 @@ def failure_reason(e: BaseException, job: Job) -> str:
 class _Tracker:
     """The ``on_progress`` callback of one run: writes progress, previews, checkpoints; stops."""
 
-    def __init__(self, store: JobStore, job: Job, worker: WorkerInfo, stop: threading.Event, plan: RunPlan, *,
-                 lease: float, checkpoint_every: float, clock0: float, resumed_at: int) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        job: Job,
+        worker: WorkerInfo,
+        stop: threading.Event,
+        plan: RunPlan,
+        *,
+        lease: float,
+        checkpoint_every: float,
+        clock0: float,
+        resumed_at: int,
+    ) -> None:
         self.store, self.job, self.worker, self.stop, self.plan = store, job, worker, stop, plan
         self.lease, self.checkpoint_every = lease, checkpoint_every
         self.clock0 = clock0
@@ -278,8 +302,17 @@ class _Tracker:
         if self.seconds_per_step is not None and p.scale <= len(self.plan.scales):
             eta = self.plan.seconds_left(p.step, p.scale, self.seconds_per_step)
         asked = self.store.record_progress(
-            self.job.id, self.worker, step=p.step, steps=p.steps, scale=p.scale, scales=p.scales,
-            loss=p.loss, elapsed=self.elapsed(), eta=eta, losses=self.pending, lease=self.lease,
+            self.job.id,
+            self.worker,
+            step=p.step,
+            steps=p.steps,
+            scale=p.scale,
+            scales=p.scales,
+            loss=p.loss,
+            elapsed=self.elapsed(),
+            eta=eta,
+            losses=self.pending,
+            lease=self.lease,
         )
         self.pending = []
         self.last_flush = time.monotonic()
