@@ -16,14 +16,15 @@ from painterly.jobs import JobStore
 from painterly.plan import RunPlan, scale_plan
 
 
-def test_auto_scales_add_a_coarse_scale_only_when_it_is_at_least_512_px():
-    # scales=0 (the default): two scales while the coarse one stays >= MIN_AUTO_SCALE, else one.
+def test_auto_scales_start_every_size_from_the_same_512_px_picture():
+    # scales=0 (the default): halve down to MIN_AUTO_SCALE, never under it; one scale below 1024.
     def sides(size: int, **kw) -> list[int]:
         return [max(wh) for wh, _ in scale_plan(StyleConfig(size=size, steps=90, **kw), 600, 400)]
 
     assert StyleConfig().scales == 0 and MIN_AUTO_SCALE == 512
-    assert sides(256) == [256] and sides(512) == [512] and sides(1023) == [1023]
-    assert sides(1024) == [512, 1024] and sides(2048) == [1024, 2048]
+    assert sides(256) == [256] and sides(512) == [512] and sides(700) == [700]
+    assert sides(768) == [512, 768] and sides(1024) == [512, 1024] and sides(1500) == [512, 876, 1500]
+    assert sides(2048) == [512, 1024, 2048] and sides(4096) == [512, 1024, 2048, 4096]
     assert sides(384, scales=2) == [192, 384]  # an explicit count is kept as given
     assert [n for _, n in scale_plan(StyleConfig(size=1024, steps=90), 600, 400)] == [60, 30]
 

@@ -34,6 +34,10 @@ VGG_LAYERS: tuple[str, ...] = (
 # ~60 s at 256 px ending below the preview's own scores; at 256 px a 128 px coarse scale's
 # upsampled images scored 0.94 on style against 0.98 for one scale (benchmarks/RESULTS.md,
 # "Tuning the presets").
+# Above it, auto runs from this size up in ~2x steps, so that every output size starts from the same
+# 512 px picture: the strokes are laid down at 512 px and only refined at the larger scales,
+# and a 2048 px print has the look of the 512 px picture rather than four times finer strokes
+# (VGG's receptive fields are fixed in pixels; jcjohnson/neural-style #36, #199).
 MIN_AUTO_SCALE = 512
 
 MAX_SIZE = 4096  # longest output side we accept; a 2048 px run already peaks near 8 GB
@@ -61,7 +65,8 @@ class StyleConfig:
         0,
         "Coarse-to-fine scales: optimise at size/2^(n-1), upsample, continue. "
         "Most steps go to the small scales, where they are cheap. "
-        f"0 = auto: two when half the size is at least {MIN_AUTO_SCALE} px, else one.",
+        f"0 = auto: from {MIN_AUTO_SCALE} px up in steps of about 2x (one scale up to 1.4x that), "
+        f"so every size starts from the same {MIN_AUTO_SCALE} px picture and keeps its look.",
         min=0,
         max=6,
     )

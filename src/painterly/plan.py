@@ -25,19 +25,31 @@ Scale = tuple[tuple[int, int], int]  # ((width, height), steps) of one scale
 def scale_plan(config: StyleConfig, width: int, height: int) -> list[Scale]:
     """[(size (w, h), steps)] per scale, coarsest first.
 
-    Scale i of n optimises at size/2^(n-1-i); n is config.scales, or with 0 (auto) two
-    scales when the coarse one would be at least MIN_AUTO_SCALE px, else one. Steps are
+    With config.scales = n, scale i of n optimises at size/2^(n-1-i). With 0 (auto), the
+    scales run from MIN_AUTO_SCALE px up to the size in steps of about 2x (one scale up to
+    1.4x MIN_AUTO_SCALE), so every output size starts from the same picture. Steps are
     shared in proportion 2^(n-1-i): a step at half the size costs a quarter, so most of the
     work happens where it is cheap and the full-size scales only refine.
     """
-    n = config.scales or (2 if config.size // 2 >= MIN_AUTO_SCALE else 1)
+    if config.scales:
+        n = config.scales
+        sides = [config.size / 2 ** (n - 1 - i) for i in range(n)]
+    else:
+        # Auto: from MIN_AUTO_SCALE up to the size in about-doubling steps (geometric), so the
+        # coarsest scale is the same picture whatever the output size (config.MIN_AUTO_SCALE).
+        n = 1 + max(0, round(math.log2(config.size / MIN_AUTO_SCALE)))
+        sides = (
+            [MIN_AUTO_SCALE * (config.size / MIN_AUTO_SCALE) ** (i / (n - 1)) for i in range(n)]
+            if n > 1
+            else [config.size]
+        )
     shares = [2.0 ** (n - 1 - i) for i in range(n)]
     total = sum(shares)
     steps = [max(1, math.floor(config.steps * s / total)) for s in shares]
     steps[-1] = max(1, config.steps - sum(steps[:-1]))
     plan = []
     for i in range(n):
-        long_side = max(MIN_SIZE, round(config.size / 2 ** (n - 1 - i)))
+        long_side = max(MIN_SIZE, round(sides[i]))
         plan.append((fit_size(width, height, long_side), steps[i]))
     # Very small step budgets can exceed config.steps by the max(1, ...) floors; trim from the coarse end.
     while sum(s for _, s in plan) > config.steps and len(plan) > 1:
