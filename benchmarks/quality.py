@@ -161,14 +161,14 @@ class SecondOpinion:
 def _lab(img: Image.Image) -> np.ndarray:
     from skimage.color import rgb2lab
 
-    return rgb2lab(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0)  # (h, w, 3)
+    return rgb2lab(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0).astype(np.float32)  # (h, w, 3)
 
 
 @functools.lru_cache(maxsize=1)
 def _directions() -> np.ndarray:
     rng = np.random.default_rng(0)
     d = rng.standard_normal((3, SW_DIRECTIONS))
-    return d / np.linalg.norm(d, axis=0)  # (3, K) unit vectors
+    return (d / np.linalg.norm(d, axis=0)).astype(np.float32)  # (3, K) unit vectors
 
 
 def _colour_quantiles(lab: np.ndarray) -> np.ndarray:
@@ -176,8 +176,9 @@ def _colour_quantiles(lab: np.ndarray) -> np.ndarray:
     px = lab.reshape(-1, 3)
     if len(px) > SW_PIXELS:
         px = px[np.random.default_rng(0).choice(len(px), SW_PIXELS, replace=False)]
-    qs = (np.arange(SW_QUANTILES) + 0.5) / SW_QUANTILES
-    return np.quantile(px @ _directions(), qs, axis=0)
+    proj = np.sort(_directions().T @ px.T, axis=1)  # (K, n), each row sorted
+    at = ((np.arange(SW_QUANTILES) + 0.5) * proj.shape[1] / SW_QUANTILES).astype(int)
+    return proj[:, at].T  # (Q, K): the empirical quantiles, no interpolation (np.quantile is 5x slower)
 
 
 @functools.lru_cache(maxsize=1)
@@ -195,7 +196,7 @@ def _gabor_bank() -> np.ndarray:
         g = env * np.exp(2j * np.pi * (xx * np.cos(t) + yy * np.sin(t)) / lam)
         g -= env * (g.sum() / env.sum())  # no response to flat areas
         bank.append(g)
-    return np.stack(bank)
+    return np.stack(bank).astype(np.complex64)  # single precision: half the FFT time, ample for statistics
 
 
 def _down(a: np.ndarray) -> np.ndarray:
@@ -214,7 +215,7 @@ def texture_stats(lab: np.ndarray) -> np.ndarray:
     Simoncelli (2000): per band (level × orientation) log mean magnitude and log coefficient
     of variation of the magnitude, correlations of magnitudes between neighbouring
     orientations and neighbouring scales, and the luminance's own spread, skew and kurtosis."""
-    from scipy.signal import fftconvolve
+    from scipy import fft
 
     lum = lab[..., 0] / 100.0  # (h, w) in [0, 1]
     bank = _gabor_bank()
@@ -225,8 +226,11 @@ def texture_stats(lab: np.ndarray) -> np.ndarray:
     for _ in range(PYRAMID_LEVELS):
         h, w = level.shape
         m = margin if min(h, w) > 4 * margin else 0  # drop the borders the filters cannot see whole
-        mags = np.stack([np.abs(fftconvolve(level, g, mode="same")) for g in bank])  # (O, h, w)
-        mags = mags[:, m : h - m or None, m : w - m or None]
+        # all orientations from one transform of the level: linear (zero-padded) convolution
+        shape = [fft.next_fast_len(n + 2 * margin, real=False) for n in (h, w)]
+        spec = fft.fft2(level, shape) * fft.fft2(bank, shape, axes=(-2, -1))  # (O, H, W)
+        full = fft.ifft2(spec, axes=(-2, -1))[:, margin : margin + h, margin : margin + w]  # "same" crop
+        mags = np.abs(full[:, m : h - m or None, m : w - m or None])  # (O, h', w')
         mean = mags.mean(axis=(1, 2)) + 1e-6
         energy += list(np.log(mean))
         cv += list(np.log(mags.std(axis=(1, 2)) / mean + 1e-6))
@@ -260,7 +264,7 @@ def _features(img: Image.Image) -> tuple[np.ndarray, np.ndarray]:
     paintings and photos that every snapshot of a run is compared with."""
     key = (img.size, hashlib.sha1(img.tobytes()).hexdigest())
     if key not in _FEATURES:
-        if len(_FEATURES) >= 16:
+        if len(_FEATURES) >= 64:
             _FEATURES.pop(next(iter(_FEATURES)))
         lab = _lab(img)
         _FEATURES[key] = (_colour_quantiles(lab), texture_stats(lab))
