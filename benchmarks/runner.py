@@ -277,9 +277,10 @@ def time_to_reach(ours: Run, base: Run, tol: float = CONTENT_TOL) -> Optional[di
                    "style": sn["style"], "content": sn["content"], "style2": sn.get("style2"),
                    "wall_ratio": sn["elapsed"] / base.wall, "cpu_ratio": sn["cpu"] / base.cpu}  # fmt: skip
             if reach is None:
-                reach = dict(hit, both=None)  # "both": also the network-free opinion (style2 <= the baseline's)
-            if bar2 is None or sn.get("style2") is None:
+                reach = dict(hit)
+            if bar2 is None or sn.get("style2") is None:  # scored before the second opinion existed
                 break
+            reach.setdefault("both", None)  # "both": also the network-free opinion (style2 <= the baseline's)
             if sn["style2"] <= bar2:
                 reach["both"] = {k: hit[k] for k in ("step", "wall", "cpu", "style2", "wall_ratio", "cpu_ratio")}
                 break
