@@ -44,7 +44,8 @@ from . import quality, report
 from .runner import CONTENT_TOL, OUT, REPO, SHARED_IMAGES, THREADS, cached_run, machine, pastiche_cmd, run_engine, run_process
 
 # Today's DEFAULT (2026-11-29), field by field, minus the fields the harness sets (size,
-# preview_every, threads) and the runtime ones (device, weights).
+# preview_every, threads) and the runtime ones (device, weights). A field added to StyleConfig
+# must be added here with the value that reproduces these runs (a test checks).
 OLD_DEFAULT: dict = {
     "steps": 80, "scales": 0, "content_weight": 1.0, "style_weight": 5e-3, "tv_weight": 0.0,
     "content_layers": ["relu4_2"], "style_layers": ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],

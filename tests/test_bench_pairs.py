@@ -40,3 +40,14 @@ def test_at_cpu_takes_the_last_snapshot_within_the_budget():
     assert pairs.at_cpu(traj, 19.0)["step"] == 5
     assert pairs.at_cpu(traj, 20.0)["step"] == 10
     assert pairs.at_cpu(traj, 1.0) is None
+
+
+def test_old_default_names_every_field():
+    """old-default must stay the 2026-11-29 default when the preset changes: a field added to
+    StyleConfig has to be added to OLD_DEFAULT with the value that reproduces the old runs."""
+    from painterly.config import StyleConfig, fields
+
+    set_by_harness = {"size", "preview_every", "threads", "device", "weights"}
+    assert set(pairs.OLD_DEFAULT) == {f.name for f in fields()} - set_by_harness
+    old = StyleConfig.from_dict(pairs.OLD_DEFAULT)
+    assert old.steps == 80 and old.init == "preview" and old.style_weight == 5e-3
