@@ -16,7 +16,7 @@
   preview, which *is* Magenta's network, so the style score above may favour early snapshots.
   This opinion shares nothing with the engine (VGG19 features and Grams) or the preview
   (Magenta's MobileNet style predictor and transformer): it reads only pixels, through fixed
-  formulas (numpy, scipy, scikit-image; no torch, no ONNX here).
+  formulas (its code below uses numpy, scipy and scikit-image only: no torch, no ONNX).
 
   - ``colour``: sliced Wasserstein-1 distance between the output's and the painting's pixel
     distributions in CIELAB (64 fixed directions, 16384 fixed-seed pixels, 128 quantiles); in
