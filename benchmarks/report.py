@@ -16,14 +16,21 @@ def _head(res: dict) -> str:
             f"Python {m['python']}. Command: `{res['command'].strip()}`.")  # fmt: skip
 
 
+def _second(s: dict) -> str:
+    """The network-free second opinion of a score dict, or blank for runs scored before it existed."""
+    if s.get("style2") is None:
+        return ""
+    return f"{s['style2']:.2f} ({s['colour']:.1f} / {s['texture']:.3f})"
+
+
 def compare_md(res: dict, sheet: str) -> str:
     """The side-by-side table and the time-to-quality table."""
     lines = [f"### Side by side at {res['size']} px ({res['source']})", "", _head(res), ""]
     if res["skipped"]:
         lines += ["Skipped: " + "; ".join(res["skipped"]) + ".", ""]
     lines += [
-        "| pair | engine | wall s | CPU s | peak RSS MB | others' cores | style score | content SSIM | ref. content loss | ref. style loss |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| pair | engine | wall s | CPU s | peak RSS MB | others' cores | style score | content SSIM | ref. content loss | ref. style loss | 2nd opinion: style2 (colour / texture) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]  # fmt: skip
     for pr in res["pairs"]:
         pair = f"{pr['content']} × {pr['style']}"
@@ -31,17 +38,18 @@ def compare_md(res: dict, sheet: str) -> str:
             s = r["scores"]
             name = eng + (f" (run of {r['cached']})" if r.get("cached") else "")
             if not s:
-                lines.append(f"| {pair} | {name} | {r['wall']:.1f} | | | | failed | | | |")
+                lines.append(f"| {pair} | {name} | {r['wall']:.1f} | | | | failed | | | | |")
                 continue
             lines.append(
                 f"| {pair} | {name} | {r['wall']:.1f} | {r['cpu']:.0f} | {r['peak_rss_mb']:.0f} | {_busy(r['others_cores'])} | "
-                f"{s['style']:.3f} | {s['content']:.3f} | {s['gatys_content']:.3g} | {s['gatys_style']:.3g} |"
+                f"{s['style']:.3f} | {s['content']:.3f} | {s['gatys_content']:.3g} | {s['gatys_style']:.3g} | {_second(s)} |"
             )  # fmt: skip
     lines += ["", f"**Time for our `default` to reach each baseline's quality** (style score ≥ the baseline's, "
               f"content SSIM ≥ the baseline's − {res['tol']}), from process start, as a fraction of the baseline's time:",
               "", "| pair | baseline | baseline wall s | reached at step | our wall s | wall ratio | CPU ratio | "
-              "ours there: style / SSIM | ref. style loss there (baseline's) | also by ref. style loss: step, wall ratio, CPU ratio |",
-              "|---|---|---:|---:|---:|---:|---:|---|---|---|"]  # fmt: skip
+              "ours there: style / SSIM | ref. style loss there (baseline's) | also by ref. style loss: step, wall ratio, CPU ratio | "
+              "also by the 2nd opinion (style2 ≤ baseline's): step, wall ratio, CPU ratio |",
+              "|---|---|---:|---:|---:|---:|---:|---|---|---|---|"]  # fmt: skip
     for pr in res["pairs"]:
         pair = f"{pr['content']} × {pr['style']}"
         for base, reach in pr["reach"].items():
@@ -49,7 +57,7 @@ def compare_md(res: dict, sheet: str) -> str:
             if reach is None:
                 d = pr["runs"]["default"]["scores"]
                 lines.append(f"| {pair} | {base} | {b['wall']:.0f} | not reached (ours ended at style "
-                             f"{d.get('style', float('nan')):.3f}, content {d.get('content', float('nan')):.3f}) | | | | | | |")  # fmt: skip
+                             f"{d.get('style', float('nan')):.3f}, content {d.get('content', float('nan')):.3f}) | | | | | | | |")  # fmt: skip
             else:
                 there = f"{reach['style']:.3f} / {reach['content']:.3f}" if "style" in reach else ""
                 ref = (f"{reach['gatys_style']:.3g} ({b['scores'].get('gatys_style', float('nan')):.3g})"
@@ -57,8 +65,11 @@ def compare_md(res: dict, sheet: str) -> str:
                 st = reach.get("strict")
                 strict = (f"{st['step']}, 1/{1 / st['wall_ratio']:.1f}, 1/{1 / st['cpu_ratio']:.1f}" if st
                           else ("never (style score and SSIM rule met, Gram loss not)" if "strict" in reach else ""))  # fmt: skip
+                bo = reach.get("both")
+                both = (f"{bo['step']}, 1/{1 / bo['wall_ratio']:.1f}, 1/{1 / bo['cpu_ratio']:.1f}" if bo
+                        else ("never (style score and SSIM rule met, style2 not)" if "both" in reach else ""))  # fmt: skip
                 lines.append(f"| {pair} | {base} | {b['wall']:.0f} | {reach['step']} | {reach['wall']:.1f} | "
-                             f"1/{1 / reach['wall_ratio']:.1f} | 1/{1 / reach['cpu_ratio']:.1f} | {there} | {ref} | {strict} |")  # fmt: skip
+                             f"1/{1 / reach['wall_ratio']:.1f} | 1/{1 / reach['cpu_ratio']:.1f} | {there} | {ref} | {strict} | {both} |")  # fmt: skip
     lines += ["", f"Outputs: [`{sheet}`]({sheet}) (content, style, then each engine's result)."]
     return "\n".join(lines)
 

@@ -3,7 +3,8 @@
     python -m benchmarks.tune [--size 256] [--steps 120] [--candidates name,name,...]
 
 Each candidate is the default preset with some fields changed. Every ``--every`` steps its
-image is scored by the shared evaluator (style score, content SSIM); the cost axis is the
+image is scored by the shared evaluator (style score, content SSIM, and the network-free
+second opinion style2: 0 = the painting, 1 = the photo, lower is closer); the cost axis is the
 process CPU time spent inside stylize up to that step (CPU time rather than wall time: the
 machine is shared, and CPU time is much less disturbed by other processes). Prints one line
 per snapshot and writes ``benchmarks/results/tune_<size>.json``.
@@ -53,7 +54,8 @@ def trajectory(content: Image.Image, style: Image.Image, size: int, steps: int, 
     out = []
     for step, cpu, img in snaps:
         sc = quality.evaluate(img, content, style, gatys=False)
-        out.append({"step": step, "cpu": cpu, "style": sc.style, "content": sc.content})
+        out.append({"step": step, "cpu": cpu, "style": sc.style, "content": sc.content, "style2": sc.style2,
+                    "colour": sc.colour, "texture": sc.texture})  # fmt: skip
     return out
 
 
@@ -78,7 +80,8 @@ def main() -> None:
         traj = trajectory(content, style, args.size, args.steps, args.every, **CANDIDATES[name])
         results[name] = {"overrides": CANDIDATES[name], "steps": args.steps, "trajectory": traj}
         for t in traj:
-            print(f"{name:14s} step {t['step']:4d} cpu {t['cpu']:7.1f} s  style {t['style']:.3f}  content {t['content']:.3f}", flush=True)  # fmt: skip
+            print(f"{name:14s} step {t['step']:4d} cpu {t['cpu']:7.1f} s  style {t['style']:.3f}  content {t['content']:.3f}  "
+                  f"style2 {t['style2']:.2f}", flush=True)  # fmt: skip
         path.parent.mkdir(exist_ok=True)
         path.write_text(json.dumps(results, indent=1))
 
@@ -91,13 +94,14 @@ def write_report(size: int) -> None:
     steps = next(iter(data.values()))["steps"]
     lines = [f"`python -m benchmarks.tune --size {size} --steps {steps}` (chelsea × starry night, {size} px; CPU s of the run's own "
              "process, measured while others used most of the machine):", "",
-             "| candidate | changes from default | step | CPU s | style score | content SSIM |",
-             "|---|---|---:|---:|---:|---:|"]  # fmt: skip
+             "| candidate | changes from default | step | CPU s | style score | content SSIM | 2nd opinion: style2 |",
+             "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for name, rec in data.items():
         for t in rec["trajectory"]:
             if t["step"] % 20 == 0 or t is rec["trajectory"][-1]:
                 lines.append(f"| {name} | `{json.dumps(rec['overrides'])}` | {t['step']} | {t['cpu']:.0f} | "
-                             f"{t['style']:.3f} | {t['content']:.3f} |")  # fmt: skip
+                             f"{t['style']:.3f} | {t['content']:.3f} | "
+                             f"{'' if t.get('style2') is None else format(t['style2'], '.2f')} |")  # fmt: skip
     write_block(REPO / "benchmarks" / "RESULTS.md", f"tune-{size}", "\n".join(lines))
 
 

@@ -22,7 +22,8 @@ def _ours(args: argparse.Namespace) -> None:
     from painterly.config import preset
     from painterly.stylize import stylize
 
-    overrides = json.loads(args.overrides) if args.overrides else {}
+    # JSON has no tuples; the config's sequence fields are tuples
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(args.overrides or "{}").items()}
     cfg = preset(args.preset, size=args.size, **overrides)
     if args.snap_every:
         cfg = cfg.replace(preview_every=args.snap_every)
