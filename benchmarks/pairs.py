@@ -52,6 +52,7 @@ OLD_DEFAULT: dict = {
     "style_layer_weights": [], "style_blend": [], "gram": "normalised", "content_reduction": "mean",
     "optimizer": "lbfgs", "lr": 1.0, "init": "preview", "seed": 0, "clamp": True, "pooling": "max",
     "style_scale": 1.0, "color": "none", "color_strength": 1.0,
+    "style_loss": "gram", "precision": "fp32",  # the fields as they were before they existed
 }  # fmt: skip
 
 CANDIDATES: dict[str, dict] = {
