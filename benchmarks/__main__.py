@@ -20,7 +20,7 @@ from . import report
 from .runner import OUT, REPO, compare, contact_sheet, machine
 
 RESULTS = REPO / "benchmarks" / "results"
-SECTIONS = ("compare", "ceiling", "memory", "preview")
+SECTIONS = ("compare", "ceiling", "memory", "preview", "precision")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
         blocks["memory"] = report.memory_md(res)
     if "preview" in sections:
         blocks["preview"] = _preview_section(quick=not full)
+    if "precision" in sections:
+        from .precision import precision_md, precision_report
+
+        print("precision: fp32 and bf16 step times, parity and the finished picture ...")
+        res = precision_report()
+        res.update(machine=info, command=command)
+        _dump("precision", res)
+        blocks["precision"] = precision_md(res)
 
     for name, text in blocks.items():
         print(f"\n{text}")

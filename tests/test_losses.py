@@ -204,3 +204,16 @@ def test_style_distance_dispatches_each_kind(feats):
     raw = blend_statistics([style_statistic(s, "gram", normalize=False)], [1.0], "gram")
     torch.testing.assert_close(style_distance(x, raw, "gram", normalize=False),
                                style_loss(gram_matrix(x, False), gram_matrix(s, False), "mean"))  # fmt: skip
+
+
+def test_default_layer_weights_per_loss():
+    from painterly.losses import default_layer_weights
+
+    layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    assert default_layer_weights(layers, "gram") == (0.2,) * 5  # Gatys et al.: equal
+    w = default_layer_weights(layers, "w2")
+    assert w == default_layer_weights(layers, "sliced")
+    assert sum(w) == pytest.approx(1.0)
+    assert [a / b for a, b in zip(w, w[1:])] == pytest.approx([4.0] * 4)  # 256 : 64 : 16 : 4 : 1
+    assert default_layer_weights(("conv3_1", "relu3_2"), "w2") == pytest.approx((0.5, 0.5))  # same block
+    assert default_layer_weights((), "w2") == ()

@@ -78,8 +78,8 @@ def test_painting_far_closer_than_photo_preview_in_between(shared_images):
     for c, s in itertools.product(photos, paintings):
         photo = im.resize_long_side(small[c], 256)
         painting = small[s].resize(photo.size, Image.Resampling.LANCZOS)
-        at = {name: quality.second_opinion(img, small[c], small[s]) for name, img in
-              (("painting", painting), ("preview", preview(small[c], small[s], size=256)), ("photo", photo))}  # fmt: skip
+        cases = (("painting", painting), ("preview", preview(small[c], small[s], size=256)), ("photo", photo))
+        at = {name: quality.second_opinion(img, small[c], small[s]) for name, img in cases}
         msg = f"{c.name} x {s.name}: " + ", ".join(f"{k} {v.style2:.2f}" for k, v in at.items())
         assert at["painting"].style2 < 0.5 * at["photo"].style2, msg
         assert at["painting"].style2 < at["preview"].style2 < at["photo"].style2, msg

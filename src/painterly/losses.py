@@ -6,6 +6,7 @@ layer l has N_l = C feature maps of size M_l = H*W.
 
 from __future__ import annotations
 
+import re
 from typing import Literal, Sequence
 
 import torch
@@ -229,7 +230,21 @@ def sliced_loss(features: torch.Tensor, target: torch.Tensor, projections: torch
 # Each loss times its factor gives about the same style/content balance for the same
 # style_weight (calibrated on the first step from the photo, see benchmarks/RESULTS.md), so
 # that the presets' and the studio's strength levels keep their meaning with any loss.
-STYLE_LOSS_SCALE: dict[str, float] = {"gram": 1.0, "w2": 7e4, "sliced": 1.7e5}
+STYLE_LOSS_SCALE: dict[str, float] = {"gram": 1.0, "w2": 3.5e4, "sliced": 1.7e5}
+
+
+def default_layer_weights(layers: Sequence[str], kind: StyleLossKind) -> tuple[float, ...]:
+    """Style layer weights when none are given: equal for the Gram loss (Gatys et al.); for the
+    distribution losses 4^-block, normalised (relu1_1 : relu2_1 : ... = 256 : 64 : 16 : 4 : 1, as
+    crowsonkb/style-transfer-pytorch weights its W2 loss). A W2 or sliced term grows about
+    tenfold per VGG block (measured on the twelve pairs: relu4_1's is 10-300x relu1_1's), so with
+    equal weights the deep layers decide alone and the painting's colours and fine strokes,
+    which the shallow layers carry, never arrive (benchmarks/RESULTS.md, "Choosing the loss")."""
+    if kind == "gram" or not layers:
+        return (1.0 / len(layers),) * len(layers) if layers else ()
+    raw = [4.0 ** -int(re.search(r"\d", name).group()) for name in layers]  # type: ignore[union-attr]
+    return tuple(w / sum(raw) for w in raw)
+
 
 StyleLossKind = Literal["gram", "w2", "sliced"]
 

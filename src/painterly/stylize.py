@@ -25,6 +25,7 @@ from .losses import (
     STYLE_LOSS_SCALE,
     blend_statistics,
     content_loss,
+    default_layer_weights,
     sliced_projections,
     style_distance,
     style_statistic,
@@ -132,9 +133,9 @@ def stylize(
         torch.set_num_threads(config.threads)
     net = get_vgg(config.last_layer, config.pooling, config.weights, str(device))
     cl, sl = config.content_layers, config.style_layers
-    lw = config.style_layer_weights or (1.0 / len(sl),) * len(sl) if sl else ()
-    layers = tuple(dict.fromkeys(cl + sl))
     kind = config.style_loss
+    lw = config.style_layer_weights or default_layer_weights(sl, kind)
+    layers = tuple(dict.fromkeys(cl + sl))
     norm = config.gram == "normalised"
     precision = prec.resolve(config.precision, device.type)
 

@@ -1,0 +1,144 @@
+"""The precision section (``python -m benchmarks --only precision``): fp32 against bf16.
+
+Three figures, each on this machine with its CPU model and bf16 flags named:
+
+1. **Step time** at 256/512/1024 px: the engine's own ``stylize`` (default preset, one scale,
+   start from the photo) in fp32 and in bf16, interleaved round by round so that both see the
+   same machine; the median of the per-step times after two warm-up steps (the first steps
+   create oneDNN's kernels for each shape).
+2. **Parity**: the default at 512 px in bf16 and in fp32 on the pairs of ``benchmarks.pairs``
+   where both runs are saved (candidates ``default`` and ``default-fp32``): every opinion's
+   difference.
+3. **The finished picture**: on pairs with a saved 300-step run (candidate ``default-300``),
+   the first snapshot whose style score, SSIM and second opinion are all within 0.02 of that
+   run's step 300, and the time it took from process start.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+from PIL import Image
+
+from .runner import OUT, SHARED_IMAGES
+
+SIZES = (256, 512, 1024)
+FINISHED_TOL = 0.02
+OPINIONS = ("style", "content", "style2")
+
+
+def cpu_bf16_flags() -> list[str]:
+    from painterly.precision import CPU_BF16_FLAGS, cpu_flags
+
+    flags = cpu_flags()
+    return [f for f in (*CPU_BF16_FLAGS, "amx_tile", "avx512f", "avx2") if f in flags]
+
+
+def step_times(sizes=SIZES, steps: int = 6, rounds: int = 2, log=print) -> list[dict]:
+    """Median seconds per L-BFGS step, fp32 and bf16, at each size (interleaved rounds)."""
+    import torch
+
+    from painterly.config import preset
+    from painterly.stylize import stylize
+
+    torch.set_num_threads(2)
+    content = Image.open(SHARED_IMAGES / "content_chelsea.jpg").convert("RGB")
+    style = Image.open(SHARED_IMAGES / "style_starry_night.jpg").convert("RGB")
+    rows = []
+    for size in sizes:
+        per: dict[str, list[float]] = {"fp32": [], "bf16": []}
+        for _ in range(rounds):
+            for prec in ("fp32", "bf16"):
+                stamps: list[float] = []
+                cfg = preset("default", size=size, steps=steps, scales=1, init="content", precision=prec,
+                             preview_every=0)  # fmt: skip
+                stylize(content, style, cfg, on_progress=lambda p: stamps.append(time.perf_counter()))
+                per[prec] += [b - a for a, b in zip(stamps[2:], stamps[3:])]
+        row = {"size": size, **{p: statistics.median(v) for p, v in per.items()}}
+        row["speedup"] = row["fp32"] / row["bf16"]
+        log(f"  {size} px: fp32 {row['fp32']:.2f} s/step, bf16 {row['bf16']:.2f} s/step ({row['speedup']:.2f}x)")
+        rows.append(row)
+    return rows
+
+
+def _runs(candidate: str, size: int = 512) -> dict[str, dict]:
+    root = OUT / "pairs" / str(size) / candidate
+    out = {}
+    for f in sorted(root.glob("*/run.json")) if root.is_dir() else []:
+        rec = json.loads(f.read_text())
+        out[rec["pair"]] = rec
+    return out
+
+
+def parity(size: int = 512) -> list[dict]:
+    """Per pair: bf16 (``default``) and fp32 (``default-fp32``) final scores and their differences."""
+    bf, fp = _runs("default", size), _runs("default-fp32", size)
+    rows = []
+    for pair in sorted(set(bf) & set(fp)):
+        a, b = bf[pair], fp[pair]
+        if a["settings"]["precision"] not in ("auto", "bf16") or b["settings"]["precision"] != "fp32":
+            continue
+        rows.append({"pair": pair, "bf16": a["scores"], "fp32": b["scores"], "cpu_bf16": a["cpu"], "cpu_fp32": b["cpu"],
+                     "wall_bf16": a["wall"], "wall_fp32": b["wall"],
+                     "diff": {k: a["scores"][k] - b["scores"][k] for k in OPINIONS}})  # fmt: skip
+    return rows
+
+
+def finished(size: int = 512, base_steps: int = 80) -> list[dict]:
+    """Per pair with a 300-step run: the first snapshot within FINISHED_TOL of step 300 on every opinion."""
+    rows = []
+    for pair, rec in _runs("default-300", size).items():
+        traj = rec["trajectory"]
+        end = traj[-1]
+        hit = next((s for s in traj if all(abs(s[k] - end[k]) <= FINISHED_TOL for k in OPINIONS)), None)
+        at_base = next((s for s in traj if s["step"] == base_steps), None)
+        rows.append({"pair": pair, "end": {k: end[k] for k in OPINIONS}, "end_step": end["step"],
+                     "finished_step": hit and hit["step"], "finished_wall": hit and hit["wall"],
+                     "finished_cpu": hit and hit["cpu"], "base_step": base_steps,
+                     "base_wall": at_base and at_base["wall"],
+                     "base_within": at_base is not None
+                     and all(abs(at_base[k] - end[k]) <= FINISHED_TOL for k in OPINIONS)})  # fmt: skip
+    return rows
+
+
+def precision_report(log=print) -> dict:
+    from painterly.precision import resolve
+
+    return {"flags": cpu_bf16_flags(), "auto": resolve("auto", "cpu"), "steps": step_times(log=log),
+            "parity": parity(), "finished": finished()}  # fmt: skip
+
+
+def precision_md(res: dict) -> str:
+    m = res["machine"]
+    flags = ", ".join(res["flags"]) or "none"
+    lines = ["### Precision: fp32 against bf16", "",
+             f"Measured {m['date']} on {m['cpu']} (bf16-related flags: {flags}), {m['cores']} cores, 2 threads, "
+             f"torch {m['torch']}. `precision=auto` picked **{res['auto']}** here. Command: `{res['command'].strip()}`.",
+             "", "**Seconds per step** (default preset, one scale, median of the steps after two warm-up steps, "
+             "fp32 and bf16 interleaved):", "", "| size | fp32 s/step | bf16 s/step | speed-up |", "|---:|---:|---:|---:|"]  # fmt: skip
+    for r in res["steps"]:
+        lines.append(f"| {r['size']} | {r['fp32']:.2f} | {r['bf16']:.2f} | {r['speedup']:.2f}x |")
+    if res["parity"]:
+        lines += ["", "**The same picture either way** (default preset at 512 px, bf16 minus fp32, final images; "
+                  "the issue's bar is 0.01 on each opinion):", "",
+                  "| pair | style bf16 / fp32 | SSIM bf16 / fp32 | style2 bf16 / fp32 | largest difference | wall s bf16 / fp32 |",
+                  "|---|---|---|---|---:|---|"]  # fmt: skip
+        for r in res["parity"]:
+            a, b = r["bf16"], r["fp32"]
+            worst = max(abs(v) for v in r["diff"].values())
+            lines.append(f"| {r['pair']} | {a['style']:.3f} / {b['style']:.3f} | {a['content']:.3f} / {b['content']:.3f} | "
+                         f"{a['style2']:.3f} / {b['style2']:.3f} | {worst:.3f} | {r['wall_bf16']:.0f} / {r['wall_fp32']:.0f} |")  # fmt: skip
+    if res["finished"]:
+        lines += ["", f"**The finished picture** (512 px, default preset run on to 300 steps; finished = the first "
+                  f"snapshot within {FINISHED_TOL} of step 300 on style score, SSIM and style2; wall time from process "
+                  "start, model loading included):", "",
+                  "| pair | finished at step | wall s there | the default's step 80 within 0.02? | wall s at step 80 |",
+                  "|---|---:|---:|---|---:|"]  # fmt: skip
+        for r in res["finished"]:
+            fw = f"{r['finished_wall']:.0f}" if r["finished_wall"] is not None else "–"
+            bw = f"{r['base_wall']:.0f}" if r["base_wall"] is not None else "–"
+            lines.append(f"| {r['pair']} | {r['finished_step'] or 'not by 300'} | {fw} | "
+                         f"{'yes' if r['base_within'] else 'no'} | {bw} |")  # fmt: skip
+    return "\n".join(lines)
