@@ -56,7 +56,8 @@ def test_the_vocabulary_and_the_plan_are_torch_free_and_config_imports_nothing_o
         "import sys, painterly.config as c\n"
         "ours = sorted(m for m in sys.modules if m.startswith('painterly.') and m != 'painterly.config')\n"
         "assert not ours, ours\n"
-        "import painterly.plan, painterly.reporter, painterly.flags\n"
+        "import painterly.plan, painterly.reporter, painterly.flags, painterly.precision\n"
+        "assert painterly.precision.resolve('auto', 'cpu') in ('fp32', 'bf16')\n"
         "assert 'torch' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -25,7 +25,7 @@ def fresh_decision():
     ("flags", "expected"),
     [
         (frozenset({"avx2", "fma"}), "fp32"),  # an AMD EPYC / older Xeon: bf16 would be emulated, 10-100x slower
-        (frozenset({"avx2", "avx512f", "avx512_bf16"}), "bf16"),
+        (frozenset({"avx2", "avx512f", "avx512_bf16"}), "bf16"),  # Cooper Lake and later
         (frozenset({"avx2", "amx_tile", "amx_bf16"}), "bf16"),
         (frozenset(), "fp32"),  # no /proc/cpuinfo: never guess bf16
     ],
@@ -44,12 +44,15 @@ def test_auto_on_gpus_and_fp16_on_cpu(monkeypatch):
     precision.resolve.cache_clear()
     assert precision.resolve("auto", "cuda") == "fp32"
     assert precision.resolve("auto", "mps") == "fp32"
+    assert precision.resolve("fp16", "cpu") == "fp16"  # what was asked; the run refuses it:
     with pytest.raises(ValueError, match="fp16 is for GPUs"):
-        precision.resolve("fp16", "cpu")
+        precision.autocast("fp16", "cpu")
 
 
-def test_the_option_is_validated():
+def test_the_option_is_validated(content_img, style_img):
     assert StyleConfig().precision == "auto"
+    with pytest.raises(ValueError, match="fp16 is for GPUs"):
+        stylize(content_img, style_img, StyleConfig(size=32, steps=1, precision="fp16", device="cpu"))
     with pytest.raises(ConfigError, match="precision must be one of auto, fp32, bf16, fp16"):
         StyleConfig(precision="fp8")
 
@@ -108,3 +111,17 @@ def test_auto_reports_what_it_resolved_to(monkeypatch, content_img, style_img):
     steps: list = []
     stylize(content_img, style_img, StyleConfig(size=32, steps=1, scales=1, init="content"), on_progress=steps.append)
     assert steps[-1].precision == "fp32"
+
+
+def test_the_studios_estimate_knows_the_precision(monkeypatch):
+    # Estimates made before a run (the studio's) ask precision.py which arithmetic the workers
+    # will use on this machine, and its measured cost; a bf16 machine gets a shorter estimate.
+    from painterly.app import logic
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "amx_tile", "amx_bf16"}))
+    fast = logic.estimate_seconds(StyleConfig(size=512), 600, 400)
+    slow = logic.estimate_seconds(StyleConfig(size=512, precision="fp32"), 600, 400)
+    assert fast < 0.8 * slow
+    precision.resolve.cache_clear()
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert logic.estimate_seconds(StyleConfig(size=512), 600, 400) == slow  # auto is fp32 there

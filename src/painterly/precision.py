@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Literal, Optional
+from typing import TYPE_CHECKING, Literal
 
-import torch
+if TYPE_CHECKING:  # torch is imported where it is used: the studio's time estimate asks here too
+    import torch
 
 Precision = Literal["fp32", "bf16", "fp16"]
 CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+# Cost of a step relative to fp32, for estimates made before a run (the studio's); front ends
+# that time the run itself (the CLI's and the worker's ETA) need no factor. Measured with
+# `python -m benchmarks --only precision` (benchmarks/RESULTS.md, "Precision").
+STEP_COST: dict[str, float] = {"fp32": 1.0, "bf16": 0.5, "fp16": 0.5}
 
 
 def cpu_flags() -> frozenset[str]:
@@ -35,14 +41,13 @@ def cpu_flags() -> frozenset[str]:
 
 
 def cpu_has_fast_bf16() -> bool:
-    """True on CPUs with bf16 units (AMX or AVX512-BF16) that torch's oneDNN can use."""
-    if not any(flag in cpu_flags() for flag in CPU_BF16_FLAGS):
-        return False
-    mkldnn_bf16 = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    return bool(mkldnn_bf16()) if mkldnn_bf16 is not None else True
+    """True on CPUs with bf16 units (AMX or AVX512-BF16), which torch's oneDNN kernels use."""
+    return any(flag in cpu_flags() for flag in CPU_BF16_FLAGS)
 
 
 def cuda_has_bf16() -> bool:
+    import torch
+
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
@@ -53,8 +58,6 @@ def resolve(name: str, device_type: str) -> Precision:
     Cached: the hardware does not change while the process runs.
     """
     if name != "auto":
-        if name == "fp16" and device_type == "cpu":
-            raise ValueError("precision fp16 is for GPUs; on a CPU use bf16 or fp32 (or auto)")
         return name  # type: ignore[return-value]
     if device_type == "cpu":
         return "bf16" if cpu_has_fast_bf16() else "fp32"
@@ -64,6 +67,14 @@ def resolve(name: str, device_type: str) -> Precision:
 
 
 def autocast(precision: Precision, device_type: str) -> torch.autocast:
-    """The context the VGG forward runs in (a no-op for fp32)."""
-    dtype: Optional[torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    """The context the VGG forward runs in (a no-op for fp32).
+
+    Raises:
+        ValueError: fp16 on a CPU (emulated there, and Grams overflow it; bf16 is the CPU's).
+    """
+    import torch
+
+    if precision == "fp16" and device_type == "cpu":
+        raise ValueError("precision fp16 is for GPUs; on a CPU use bf16 or fp32 (or auto)")
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     return torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None)

@@ -11,6 +11,7 @@ import dataclasses
 import re
 from typing import Any, Iterable, Literal, Sequence
 
+from .. import precision
 from ..config import PRESET_HELP, PRESETS, ConfigError, StyleConfig, fields
 from ..jobs.store import new_id, valid_id
 from ..plan import RunPlan
@@ -145,6 +146,8 @@ def preview_every_for(config: StyleConfig, width: int, height: int, target: floa
 
 def _step_seconds(config: StyleConfig, width: int, height: int) -> float:
     per_mp = STEP_SECONDS_PER_MP.get(config.optimizer, max(STEP_SECONDS_PER_MP.values()))
+    # The workers run on this machine's CPU: bf16 where it has the units (precision.py decides).
+    per_mp *= precision.STEP_COST[precision.resolve(config.precision, "cpu")]
     return STEP_OVERHEAD + per_mp * width * height / 1e6
 
 
