@@ -15,8 +15,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,bench]'
 	touch $@
 
+# The studio's options: make app PORT=8502 HOST=0.0.0.0 WORKERS=2 DATA=/path/to/jobs
+PORT    ?= 8501
+HOST    ?= 127.0.0.1
+WORKERS ?= 1
+DATA    ?=
+
 app: $(STAMP)
-	$(BIN)/painterly app
+	$(BIN)/painterly app --port $(PORT) --host $(HOST) --workers $(WORKERS) $(if $(DATA),--data-dir $(DATA))
 
 # Lint, format and types first (configured in pyproject.toml), then the tests.
 check: $(STAMP)
