@@ -237,3 +237,15 @@ def test_classic_preset_runs(content_img, style_img):
     assert set(seen[0].losses) == {"content", "style"}
     # Content starts at zero (init from the content photo) and grows as the style moves in.
     assert seen[0].losses["content"] == 0.0 and seen[-1].losses["content"] > 0
+
+
+def test_a_step_that_wrecks_the_picture_is_undone(content_img, style_img):
+    # L-BFGS without a line search and a far too long step length jumps far off at its second
+    # step; the engine goes back to the iterate before the jump and restarts the history, so the
+    # loss never ends above where the run began.
+    cfg = StyleConfig(size=48, steps=8, scales=1, init="content", lr=500.0, precision="fp32")
+    _, seen = run(content_img, style_img, cfg)
+    losses = [p.loss for p in seen]
+    assert all(np.isfinite(losses))
+    assert max(losses) <= 1.5 * losses[0]  # no reported step is a wreck
+    assert losses[-1] <= losses[0]

@@ -280,6 +280,7 @@ def _initial(
 
 
 HISTORY_BYTES = 512 * 2**20  # memory allowed for L-BFGS's history (see _optimise)
+BLOWUP = 1.5  # a step that multiplies the loss by more than this is undone (see _optimise)
 
 
 def _optimise(config: StyleConfig, x: torch.Tensor, closure, n: int):
@@ -304,7 +305,13 @@ def _optimise(config: StyleConfig, x: torch.Tensor, closure, n: int):
     # which took a 2048 px run to 8.3 GB peak (benchmarks/RESULTS.md, memory). Capping the
     # history at HISTORY_BYTES keeps 20 entries up to about 1.1 megapixels, fewer only above.
     history = max(5, min(20, HISTORY_BYTES // (2 * x.numel() * x.element_size())))
-    opt = torch.optim.LBFGS([x], lr=config.lr, max_iter=1, history_size=history, tolerance_grad=-1, tolerance_change=-1)
+
+    def fresh() -> torch.optim.LBFGS:
+        return torch.optim.LBFGS(
+            [x], lr=config.lr, max_iter=1, history_size=history, tolerance_grad=-1, tolerance_change=-1
+        )
+
+    opt = fresh()
     last: tuple[float, dict[str, float]] = (math.nan, {})
     norm: Optional[float] = None
 
@@ -323,8 +330,23 @@ def _optimise(config: StyleConfig, x: torch.Tensor, closure, n: int):
         loss.backward()
         return loss
 
+    # The last accepted iterate and its (loss, terms). L-BFGS runs without a line search here
+    # (one closure per step), so one bad curvature pair can send it far off: seen in bf16, where
+    # the gradients carry rounding noise, on 2 of 12 pairs at 512 px (SSIM 0.10 at step 5, the
+    # picture wrecked, benchmarks/RESULTS.md "Precision"). A step that raises the loss more than
+    # BLOWUP-fold is undone: back to the iterate before it, history dropped, so L-BFGS restarts
+    # with its small first step. Costs one image copy; changes nothing in a run that never jumps.
+    kept: Optional[tuple[torch.Tensor, tuple[float, dict[str, float]]]] = None
     for _ in range(n):
-        opt.step(lbfgs_closure)
+        start = x.detach().clone()
+        opt.step(lbfgs_closure)  # the loss at ``start``, then x moves
+        if kept is not None and last[0] > BLOWUP * kept[1][0]:
+            with torch.no_grad():
+                x.copy_(kept[0])
+            opt = fresh()
+            yield kept[1]
+            continue
+        kept = (start, last)
         if config.clamp:
             with torch.no_grad():
                 x.clamp_(0, 1)
