@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         x = i * (THUMB + 6)
         whole = img.resize((THUMB, round(img.height * THUMB / img.width)), Image.Resampling.LANCZOS)
         sheet.paste(whole, (x, label))
-        draw.text((x + 2, 2), f"{size} ({took:.0f} s), whole", fill="black")
+        draw.text((x + 2, 2), f"{size}, whole", fill="black")
         side = img.width // 5  # the same fifth of the picture at every size
         cx, cy = img.width // 2, img.height // 2
         crop = img.crop((cx - side // 2, cy - side // 2, cx + side // 2, cy + side // 2))
