@@ -66,15 +66,16 @@ def resolve(name: str, device_type: str) -> Precision:
     return "fp32"
 
 
-def autocast(precision: Precision, device_type: str) -> torch.autocast:
-    """The context the VGG forward runs in (a no-op for fp32).
-
-    Raises:
-        ValueError: fp16 on a CPU (emulated there, and Grams overflow it; bf16 is the CPU's).
-    """
-    import torch
-
+def check(precision: Precision, device_type: str) -> None:
+    """Refuse what cannot run well: fp16 on a CPU (emulated there; bf16 is the CPU's half precision)."""
     if precision == "fp16" and device_type == "cpu":
         raise ValueError("precision fp16 is for GPUs; on a CPU use bf16 or fp32 (or auto)")
+
+
+def autocast(precision: Precision, device_type: str) -> torch.autocast:
+    """The context the VGG forward runs in (a no-op for fp32); refuses what ``check`` refuses."""
+    import torch
+
+    check(precision, device_type)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     return torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None)

@@ -138,7 +138,7 @@ def stylize(
     layers = tuple(dict.fromkeys(cl + sl))
     norm = config.gram == "normalised"
     precision = prec.resolve(config.precision, device.type)
-    prec.autocast(precision, device.type)  # refuses fp16 on a CPU before anything is computed
+    prec.check(precision, device.type)  # before anything is computed
 
     def features(img: torch.Tensor, names: Sequence[str]) -> dict[str, torch.Tensor]:
         # Convolutions in the run's precision; every statistic and loss in fp32 (precision.py).
