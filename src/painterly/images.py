@@ -234,10 +234,14 @@ def _luma(a: np.ndarray) -> np.ndarray:
     return a @ _RGB2YIQ[0]
 
 
+def _grey(y: np.ndarray) -> Image.Image:
+    """Luminance (h, w) in [0, 1] -> a grey RGB image (the VGG reads three channels)."""
+    return _img(np.repeat(y[..., None], 3, axis=-1))
+
+
 def luminance_only(img: Image.Image) -> Image.Image:
     """The image's luminance Y as a grey RGB image (what the VGG reads in luminance-only transfer)."""
-    y = _luma(_arr(img))
-    return _img(np.repeat(y[..., None], 3, axis=-1))
+    return _grey(_luma(_arr(img)))
 
 
 def match_luminance(style: Image.Image, content: Image.Image, strength: float = 1.0) -> Image.Image:
@@ -250,8 +254,7 @@ def match_luminance(style: Image.Image, content: Image.Image, strength: float = 
     """
     ys, yc = _luma(_arr(style)), _luma(_arr(content))
     matched = (ys - ys.mean()) * (yc.std() / max(float(ys.std()), 1e-6)) + yc.mean()
-    y = (1 - strength) * ys + strength * matched
-    return _img(np.repeat(y[..., None], 3, axis=-1))
+    return _grey((1 - strength) * ys + strength * matched)
 
 
 def match_color(style: Image.Image, content: Image.Image, strength: float = 1.0) -> Image.Image:
