@@ -208,6 +208,7 @@ def test_running_job_shows_progress_live_image_and_stops_and_keeps(
         eta=3.0,
         losses=[(1, 9.0), (2, 5.0)],
         lease=60,
+        precision="bf16",
     )
     store.save_preview(job_id, content_img)
     at = app(job=job_id, me=owner)
@@ -215,6 +216,7 @@ def test_running_job_shows_progress_live_image_and_stops_and_keeps(
     assert at.get("progress")[0].proto.value == 50
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Scale"] == "1 of 1" and metrics["Remaining"] in ("3 s", "2 s", "1 s", "0 s")
+    assert any(t.startswith("Computing in bfloat16") for t in texts(at, "caption"))
     assert at.get("vega_lite_chart"), "a loss curve"
     assert len(at.image) >= 2  # the live image and the inputs
     button(at, "Stop and keep").click().run()
@@ -241,7 +243,11 @@ def done_job(home: Path, store: JobStore, content_img, style_img) -> str:
 def test_done_job_shows_result_downloads_and_settings(home: Path, store: JobStore, done_job: str) -> None:
     at = app(job=done_job, me="a-browser-token-0004")
     assert not at.exception
-    assert any(t.startswith("Finished: 32 × 21 px") for t in texts(at, "success"))
+    success = texts(at, "success")
+    assert any(t.startswith("Finished: 32 × 21 px") for t in success)
+    # The precision the worker's engine resolved (bf16 only on a CPU with bf16 units).
+    used = store.get(done_job).precision
+    assert used in ("fp32", "bf16") and any(t.endswith(f"Computed in {used}.") for t in success)
     downloads = {d.label: d for d in at.get("download_button")}
     assert set(downloads) == {"Download PNG", "Download JPEG"}
     # The data behind the buttons are valid images of the output size.

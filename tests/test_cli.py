@@ -486,7 +486,7 @@ def test_live_bar_on_a_terminal_and_lines_elsewhere():
     for s in range(1, 5):
         rep.update(_progress(s))
     assert "\r" not in log.text and len(log.text.splitlines()) == 4  # every 10 %: here every step
-    assert "scale 2/2 20x20  loss 1234  0:02 elapsed  ETA" in log.text
+    assert "scale 2/2 20x20 fp32  loss 1234  0:02 elapsed  ETA" in log.text  # with the precision in use
     quiet = _Stream(False)
     ProgressReporter(quiet, plan, quiet=True).update(_progress(4))
     assert quiet.text == ""

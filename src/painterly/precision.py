@@ -27,6 +27,12 @@ CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 # that time the run itself (the CLI's and the worker's ETA) need no factor. Measured with
 # `python -m benchmarks --only precision` (benchmarks/RESULTS.md, "Precision").
 STEP_COST: dict[str, float] = {"fp32": 1.0, "bf16": 0.45, "fp16": 0.5}  # bf16: 0.43-0.52 at 256-1024 px
+# How front ends name the precision a run used (Progress.precision, Job.precision).
+WORDS: dict[str, str] = {
+    "fp32": "full precision (fp32)",
+    "bf16": "bfloat16 on the processor's bf16 units, about twice as fast (bf16)",
+    "fp16": "half precision (fp16)",
+}
 
 
 def cpu_flags() -> frozenset[str]:

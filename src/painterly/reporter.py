@@ -53,7 +53,7 @@ class ProgressReporter:
             head += f" [{'#' * filled}{'.' * (20 - filled)}] {100 * p.step / p.steps:3.0f}%"
         w, h = p.size
         return (
-            f"{head}  scale {p.scale}/{p.scales} {w}x{h}  loss {p.loss:.4g}  "
+            f"{head}  scale {p.scale}/{p.scales} {w}x{h} {p.precision}  loss {p.loss:.4g}  "
             f"{clock(p.elapsed)} elapsed  ETA {clock(self.eta(p))}"
         )
 

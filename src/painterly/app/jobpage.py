@@ -13,6 +13,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from .. import precision
 from ..jobs import Job, JobStore
 from . import logic, media, state
 
@@ -70,6 +71,8 @@ def live(job_id: str, mine: bool) -> None:
         c1.metric("Elapsed", logic.format_clock(job.elapsed + since))
         c2.metric("Remaining", logic.format_clock(eta))
         c3.metric("Scale", f"{job.scale or 1} of {job.scales}", help=_SCALE_HELP)
+        if job.precision:
+            st.caption(f"Computing in {precision.WORDS.get(job.precision, job.precision)}.")
         loss_curve(store.loss_history(job.id))
         if mine:
             if st.button(
@@ -155,6 +158,8 @@ def finished(store: JobStore, job: Job, mine: bool) -> None:
         note = (
             f"Stopped at step {job.step} of {job.steps}, as you asked." if job.stopped_early else f"{job.steps} steps."
         )
+        if job.precision:
+            note += f" Computed in {job.precision}."
         st.success(
             f"{STATUS_WORDS['done']}: {job.width} × {job.height} px in {logic.format_duration(job.elapsed)}. {note}"
         )

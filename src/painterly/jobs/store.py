@@ -50,7 +50,7 @@ Upload = Union[bytes, bytearray, Image.Image]
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "jobs.sqlite3"
 
 # secrets.token_urlsafe(16) gives 22 characters of [A-Za-z0-9_-]; anything else is not an id
@@ -121,6 +121,10 @@ _MIGRATIONS: dict[int, str] = {
         seen REAL NOT NULL
     );
     """,
+    # v3: the precision the worker's engine resolved (precision.py), shown on the job's page.
+    3: """
+    ALTER TABLE jobs ADD COLUMN precision TEXT NOT NULL DEFAULT '';
+    """,
 }
 
 
@@ -183,6 +187,7 @@ class Job:
     checkpoint_step: int = 0  # step of checkpoint.png (0 = none)
     start_step: int = 0  # step the latest run started from (> 0 = resumed)
     cancel_requested: bool = False
+    precision: str = ""  # what the engine ran in: fp32 | bf16 | fp16 ("" before the first step)
 
     @property
     def active(self) -> bool:
@@ -513,6 +518,7 @@ class JobStore:
         eta: Optional[float],
         losses: Sequence[tuple[int, float]],
         lease: float,
+        precision: str = "",
     ) -> bool:
         """Write progress and loss points, renew the lease; return True if a stop was asked.
 
@@ -522,9 +528,9 @@ class JobStore:
         with self._tx() as c:
             row = c.execute(
                 """UPDATE jobs SET step = ?, steps = ?, scale = ?, scales = ?, loss = ?, elapsed = ?, eta = ?,
-                       lease_until = ?, updated = ?
+                       lease_until = ?, updated = ?, precision = ?
                    WHERE id = ? AND status = 'running' AND worker = ? RETURNING cancel_requested""",
-                (step, steps, scale, scales, loss, elapsed, eta, now + lease, now, job_id, worker.token),
+                (step, steps, scale, scales, loss, elapsed, eta, now + lease, now, precision, job_id, worker.token),
             ).fetchone()
             if row is None:
                 raise LeaseLost(job_id)

@@ -313,6 +313,7 @@ class _Tracker:
             eta=eta,
             losses=self.pending,
             lease=self.lease,
+            precision=p.precision,
         )
         self.pending = []
         self.last_flush = time.monotonic()
