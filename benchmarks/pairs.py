@@ -41,7 +41,7 @@ from typing import Optional
 from PIL import Image
 
 from . import quality, report
-from .runner import CONTENT_TOL, OUT, REPO, SHARED_IMAGES, THREADS, cached_run, machine, pastiche_cmd, run_engine, run_process
+from .runner import CONTENT_TOL, OUT, REPO, SHARED_IMAGES, THREADS, cached_run, machine, pastiche_cmd, pythonpath, run_engine, run_process
 
 # Today's DEFAULT (2026-11-29), field by field, minus the fields the harness sets (size,
 # preview_every, threads) and the runtime ones (device, weights). A field added to StyleConfig
@@ -123,7 +123,7 @@ def run_candidate(name: str, overrides: dict, pair: tuple[Path, Path], size: int
         cmd = [sys.executable, "-m", "benchmarks.worker", "ours", "--preset", "default", "--overrides", json.dumps(ov),
                "--snap-every", str(every), "--t0", f"{time.time():.6f}", "--content", str(pair[0]),
                "--style", str(pair[1]), "--size", str(size), "--out", str(d)]  # fmt: skip
-        env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO)}
+        env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONPATH": pythonpath()}
         proc = run_process(cmd, env=env)
         if proc.returncode != 0 or not (d / "output.png").is_file():
             raise RuntimeError(f"{name} on {pair_name(pair)} failed ({proc.returncode}): {proc.stderr.strip()[-400:]}")

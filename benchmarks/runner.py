@@ -176,8 +176,14 @@ def preview_available() -> bool:
     return importlib.util.find_spec("painterly.preview") is not None
 
 
+def pythonpath() -> str:
+    """This checkout's own package first: a benchmark run from another worktree measures its code,
+    not the editable install's."""
+    return os.pathsep.join([str(REPO / "src"), str(REPO)])
+
+
 def _env() -> dict:
-    return {"OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS), "PYTHONPATH": str(REPO)}
+    return {"OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS), "PYTHONPATH": pythonpath()}
 
 
 def _engine_cmd(engine: str, content: Path, style: Path, size: int, out: Path, snap_every: int) -> list[str]:
