@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import threading
@@ -287,6 +288,30 @@ def test_worker_runs_a_job_and_writes_progress_preview_and_losses(store, submit)
     log = store.log_path(job_id).read_text()
     assert "submitted" in log and "started by" in log and "done at step 12" in log
     assert temp_leftovers(store.data_dir) == []
+
+
+def test_everything_in_the_data_folder_is_private_whatever_the_umask(tmp_path, content_img, style_img):
+    old = os.umask(0o022)  # the usual umask: files 644, folders 755 unless the store says otherwise
+    try:
+        data = tmp_path / "data"
+        data.mkdir(mode=0o755)  # made by an older version, or by hand: tightened on open
+        store = JobStore(data)
+        job_id = store.submit(png(content_img), [png(style_img)], cfg(steps=2), owner="me")
+        assert run_worker(data, once=True) == 1
+        assert store.get(job_id).status == "done"
+    finally:
+        os.umask(old)
+    modes = {p.relative_to(data).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in [data, *data.rglob("*")]}
+    folders = {name for name in modes if (data / name).is_dir()}
+    files = set(modes) - folders
+    assert {
+        "jobs.sqlite3",
+        f"jobs/{job_id}/result.png",
+        f"jobs/{job_id}/log.txt",
+        f"jobs/{job_id}/content.png",
+    } <= files
+    assert {n: m for n, m in modes.items() if n in folders and m != 0o700} == {}
+    assert {n: m for n, m in modes.items() if n in files and m != 0o600} == {}
 
 
 def test_progress_is_visible_while_running(store, submit):

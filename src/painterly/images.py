@@ -169,18 +169,21 @@ def _read_umask() -> int:
 _UMASK = _read_umask()  # read once, at import: os.umask can only be read by setting it
 
 
-def write_atomic(path: Union[str, os.PathLike], data: bytes) -> Path:
+def write_atomic(path: Union[str, os.PathLike], data: bytes, *, private: bool = False) -> Path:
     """Write bytes so readers see the old file or the new one, never half of one.
 
     A temporary file in the same folder is written and fsynced, then renamed over ``path``
-    (``os.replace`` is atomic on POSIX and Windows within one file system).
+    (``os.replace`` is atomic on POSIX and Windows within one file system). ``private``: the
+    file is readable by its owner only (0600) whatever the umask; else it gets the mode
+    ``open()`` would give it.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            # mkstemp makes the file private (0600); give it the mode open() would have.
-            os.chmod(tmp, 0o666 & ~_UMASK)
+            # mkstemp makes the file private (0600) already.
+            if not private:
+                os.chmod(tmp, 0o666 & ~_UMASK)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

@@ -11,7 +11,8 @@ Layout of a data directory::
     jobs/<id>/result.png    the finished picture, written once
     jobs/<id>/log.txt       what happened, one line per event
 
-Every file is written atomically (``images.write_atomic``: temporary name, fsync, rename), a
+Every file is private (0600, folders 0700: owner tokens and pictures are nobody else's) and
+written atomically (``images.write_atomic``: temporary name, fsync, rename), a
 new job's folder is complete before its row exists, and a result is written only by the
 worker that holds the job, inside the transaction that marks it done, so a reader never
 sees half a job and a finished result is never overwritten.
@@ -231,6 +232,7 @@ class JobStore:
         self._local = threading.local()
         try:
             self.jobs_dir.mkdir(parents=True, exist_ok=True)
+            _make_private(self.data_dir, self.jobs_dir, db=self.db_path)
         except OSError as e:
             raise StoreError(f"cannot use {self.data_dir} for jobs ({e}); set --data-dir or PAINTERLY_HOME") from None
         self._migrate()
@@ -360,14 +362,12 @@ class JobStore:
 
         job_id = new_id()
         tmp = self.jobs_dir / f".new-{job_id}"
-        tmp.mkdir()
+        tmp.mkdir(mode=0o700)
         try:
-            im.save_image(photo, tmp / "content.png")
+            _write(tmp / "content.png", im.encode_image(photo, "PNG"))
             for i, s in enumerate(paintings):
-                im.save_image(s, tmp / f"style_{i}.png")
-            im.write_atomic(
-                tmp / "config.json", (json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n").encode()
-            )
+                _write(tmp / f"style_{i}.png", im.encode_image(s, "PNG"))
+            _write(tmp / "config.json", (json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n").encode())
             final = self.job_dir(job_id)
             os.replace(tmp, final)  # the folder appears complete, or not at all
         except BaseException:
@@ -543,7 +543,7 @@ class JobStore:
 
     def save_preview(self, job_id: str, img: Image.Image) -> None:
         """Replace ``preview.jpg`` (atomically)."""
-        im.save_image(img, self.job_dir(job_id) / "preview.jpg", quality=90)
+        _write(self.job_dir(job_id) / "preview.jpg", im.encode_image(img, "JPEG", quality=90))
 
     def save_checkpoint(self, job_id: str, worker: WorkerInfo, img: Image.Image, step: int) -> None:
         """Store the image to resume from at ``step``: file first, then the row.
@@ -552,7 +552,7 @@ class JobStore:
         repeats a few steps from a slightly better start, which is harmless.
         """
         data = im.encode_image(img, "PNG")
-        im.write_atomic(self.job_dir(job_id) / "checkpoint.png", data)
+        _write(self.job_dir(job_id) / "checkpoint.png", data)
         with self._tx() as c:
             c.execute(
                 "UPDATE jobs SET checkpoint_step = ?, updated = ? WHERE id = ? AND status = 'running' AND worker = ?",
@@ -588,8 +588,8 @@ class JobStore:
             row = c.execute("SELECT status, worker FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None or row["status"] != "running" or row["worker"] != worker.token:
                 return False
-            im.write_atomic(folder / "result.png", png)
-            im.write_atomic(folder / "preview.jpg", jpg)
+            _write(folder / "result.png", png)
+            _write(folder / "preview.jpg", jpg)
             c.execute(
                 """UPDATE jobs SET status = 'done', finished = ?, updated = ?, step = ?, elapsed = ?, eta = 0,
                        stopped_early = ?, worker = '', lease_until = 0, error = '', checkpoint_step = 0
@@ -703,11 +703,37 @@ class JobStore:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
         line = f"{stamp} [{os.getpid()}] {message}".replace("\r", " ")
         with contextlib.suppress(OSError, KeyError):  # a log line must never break the job
-            with open(self.job_dir(job_id) / "log.txt", "a", encoding="utf-8") as f:
+            fd = os.open(self.job_dir(job_id) / "log.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with open(fd, "a", encoding="utf-8") as f:
                 f.write(line + "\n")
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def _make_private(*folders: Path, db: Path) -> None:
+    """Only the studio's own account may read the jobs: folders 0700, the database 0600.
+
+    Each browser's owner token (the only key to its gallery) and every picture live here, so
+    they are private whatever the umask. A folder made by an older version with 0755 is
+    tightened too. SQLite gives its -wal and -shm files the database file's mode.
+    """
+    for path in folders:
+        _tighten(path, 0o700)
+    os.close(os.open(db, os.O_RDWR | os.O_CREAT, 0o600))
+    _tighten(db, 0o600)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    st = path.stat()
+    # Only our own: a folder another account shares with us is theirs to set.
+    if st.st_mode & 0o077 and st.st_uid == os.getuid():
+        path.chmod(mode)
+
+
+def _write(path: Path, data: bytes) -> None:
+    """Every file of a job: atomic (write, fsync, rename) and private (0600)."""
+    im.write_atomic(path, data, private=True)
 
 
 def _release(
