@@ -25,11 +25,12 @@ RESTART_WINDOW = 10.0
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
-    """The command that serves the studio on host:port (headless, no telemetry, uploads capped)."""
+    """The command that serves the studio on host:port (headless, no telemetry, no outside
+    requests (serve.py), uploads capped)."""
     return [
         sys.executable,
         "-m",
-        "streamlit",
+        "painterly.app.serve",
         "run",
         str(APP_SCRIPT),
         "--server.address",
