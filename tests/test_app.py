@@ -374,12 +374,20 @@ def test_launch_refuses_a_busy_port(tmp_path: Path, capsys: pytest.CaptureFixtur
     import socket
 
     from painterly.app import launch
+    from painterly.cli import main
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
-        assert launch(port=s.getsockname()[1], data_dir=str(tmp_path)) == 1
-    assert "in use" in capsys.readouterr().err
+        port = s.getsockname()[1]
+        with pytest.raises(OSError, match="in use"):
+            launch(port=port, data_dir=str(tmp_path))
+        assert main(["app", "--port", str(port), "--data-dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == (
+        f"painterly: error: 127.0.0.1:{port} is in use (another studio?); choose another with --port\n"
+    )
+    assert main(["app", "--port", "99999"]) == 2
+    assert capsys.readouterr().err == "painterly: error: --port must be between 1 and 65535, got 99999\n"
 
 
 def test_time_limit_sets_the_steps_from_the_estimate(

@@ -54,7 +54,8 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[object, str]]:
         "zero-byte file": (tmp / "empty.png", "the file is empty"),
         "zero-byte upload": (b"", "the upload is empty"),
         "missing file": (tmp / "nope.png", "no such file"),
-        "a folder": (tmp, "no such file"),
+        "a folder": (tmp, "a folder, not an image file"),
+        "a device": (Path("/dev/zero"), "not a regular file"),
         "over the pixel cap": (png_header(9000, 8000), "72 megapixels, over the 64 MP limit"),
         "decompression bomb": (png_header(40000, 40000), "too large to open safely"),
     }
@@ -72,11 +73,14 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[object, str]]:
         "zero-byte upload",
         "missing file",
         "a folder",
+        "a device",
         "over the pixel cap",
         "decompression bomb",
     ],
 )
 def test_bad_input_gets_a_one_line_image_error(tmp_path, case):
+    if case == "a device" and not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero here")
     source, message = _bad_inputs(tmp_path)[case]
     with pytest.raises(ImageError, match=message) as info:
         load_image(source, name="style image")
@@ -239,3 +243,19 @@ def test_tensor_round_trip():
     assert t.shape == (1, 3, 48, 64) and t.dtype == torch.float32 and 0 <= float(t.min()) <= float(t.max()) <= 1
     assert (np.asarray(im.to_image(t)) == np.asarray(photo())).all()
     assert np.asarray(im.to_image(t * 3 - 1)).max() == 255  # out-of-range values are clamped
+
+
+def test_a_pipe_and_an_unreadable_file_say_what_they_are(tmp_path, monkeypatch):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(ImageError, match="^photo .*fifo: not a regular file"):
+        load_image(fifo, name="photo")  # refused without opening it: opening a pipe would block
+    picture = tmp_path / "p.png"
+    Image.new("RGB", (8, 8)).save(picture)
+
+    def denied(*args, **kwargs):  # as root, chmod 000 does not stop a read: the error is simulated
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("builtins.open", denied)
+    with pytest.raises(ImageError, match=r"^photo .*p\.png: cannot read it \(permission denied\)$"):
+        load_image(picture, name="photo")

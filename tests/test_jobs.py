@@ -578,3 +578,48 @@ def test_cancel_while_waiting_to_resume_keeps_the_checkpoint(store, submit):
     assert job.status == "done" and job.stopped_early and job.step == paused.checkpoint_step
     with Image.open(store.result_path(job_id)) as result:
         assert result.size == (job.width, job.height)
+
+
+def test_a_full_disk_pauses_the_job_and_the_worker_keeps_serving(store, submit, monkeypatch):
+    """ENOSPC (simulated: a real full disk needs a small file system mounted) while the store
+    is read, and again while a job writes its preview: the worker neither exits nor fails the
+    job; when the disk has room again the job finishes."""
+    import errno
+
+    from painterly.jobs.worker import disk_fault, failure_reason
+
+    job_id = submit(cfg(steps=4))
+    full = {"claims": 2, "previews": 1}
+    claim, save_preview = JobStore.claim, JobStore.save_preview
+
+    def claim_on_a_full_disk(self, *args, **kwargs):
+        if full["claims"]:
+            full["claims"] -= 1
+            raise sqlite3.OperationalError("database or disk is full")
+        return claim(self, *args, **kwargs)
+
+    def preview_on_a_full_disk(self, *args, **kwargs):
+        if full["previews"]:
+            full["previews"] -= 1
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.data_dir / "x"))
+        return save_preview(self, *args, **kwargs)
+
+    monkeypatch.setattr(JobStore, "claim", claim_on_a_full_disk)
+    monkeypatch.setattr(JobStore, "save_preview", preview_on_a_full_disk)
+    stop = threading.Event()
+    worker = threading.Thread(target=run_worker, args=(store.data_dir,), kwargs={"stop": stop, "poll": 0.05})
+    worker.start()
+    try:
+        job = wait_for(lambda: (j := store.get(job_id)).status == "done" and j)
+    finally:
+        stop.set()
+        worker.join(timeout=60)
+    assert not worker.is_alive() and full == {"claims": 0, "previews": 0}
+    assert job.error == "" and job.step == 4
+    log = store.log_path(job_id).read_text()
+    assert "paused: the disk is full" in log and "done at step 4" in log
+    # What a person would read if such an error did fail a job: no server path in it.
+    e = OSError(errno.ENOSPC, "No space left on device", "/srv/secret/path")
+    assert disk_fault(e) and "/srv" not in failure_reason(e, job)
+    assert disk_fault(sqlite3.OperationalError("attempt to write a readonly database"))
+    assert not disk_fault(OSError(errno.ENOENT, "No such file or directory"))

@@ -152,3 +152,43 @@ def test_one_id_rule_for_jobs_and_owner_tokens(tmp_path):
         return
     assert logic.valid_token(token) and not logic.valid_token(token + "\n")
     assert valid_id(logic.new_owner_token())
+
+
+def test_pictures_too_thin_for_the_network_are_refused_alike_before_it_loads(capsys, tmp_path, content_img):
+    from painterly.stylize import stylize
+
+    strip = Image.new("RGB", (400, 10), "red")  # 40:1
+    cfg = StyleConfig(size=64, steps=1, scales=1)
+    store = JobStore(tmp_path / "data")
+    thin_photo = "the photo is 400 × 10 px, too long and thin to paint at this size: its short side would be 2 px"
+    for call in (
+        lambda: RunPlan.build(cfg, *strip.size),
+        lambda: stylize(strip, content_img, cfg),
+        lambda: store.submit(im.encode_image(strip, "PNG"), [im.encode_image(content_img, "PNG")], cfg),
+    ):
+        with pytest.raises(ImageError, match=thin_photo) as e:
+            call()
+        assert str(e.value).endswith("needs at least 16; crop it to at most 4:1, or choose a larger size")
+    with pytest.raises(ImageError, match="^the painting is 400 × 10 px, too long and thin"):
+        stylize(content_img, strip, cfg)
+    with pytest.raises(ImageError, match="^painting 2 is 400 × 10 px"):
+        stylize(content_img, [content_img, strip], cfg)
+    assert store.list("") == []  # nothing queued
+    # A larger size gives the strip its 16 px: planned, not refused.
+    assert min(RunPlan.build(cfg.replace(size=640), *strip.size).final_size) == 16
+    # The command line: one line, before the network loads, and no output file.
+    strip.save(tmp_path / "strip.png")
+    content_img.save(tmp_path / "c.png")
+    out = tmp_path / "out.png"
+    assert main(["stylize", str(tmp_path / "strip.png"), str(tmp_path / "c.png"), "-o", str(out), "--size", "64"]) == 1
+    assert capsys.readouterr().err.startswith("painterly: error: the photo is 400 × 10 px, too long and thin")
+    assert not out.exists()
+
+
+def test_a_blend_weight_that_is_not_a_number_is_a_usage_error(capsys, tmp_path, content_img):
+    content_img.save(tmp_path / "c.png")
+    for bad in ("nan", "inf"):
+        rc = main(["stylize", str(tmp_path / "c.png"), str(tmp_path / "c.png"), "-o", str(tmp_path / "o.png"),
+                   "--style-blend", bad])  # fmt: skip
+        assert rc == 2
+        assert capsys.readouterr().err.startswith("painterly: error: --style-blend must be non-negative numbers")

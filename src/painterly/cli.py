@@ -288,6 +288,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     init = load_image(args.init_image, name="start image") if args.init_image else None
     try:
         plan = RunPlan.build(cfg, *content.size, n_styles=len(styles))
+        plan.check_paintings(cfg, [s.size for s in styles])
     except ConfigError as e:
         raise UsageError(flag_message(str(e))) from None
 
@@ -412,6 +413,8 @@ def cmd_app(args: argparse.Namespace) -> int:
     """painterly app: the studio (Streamlit) and its workers; blocks until stopped."""
     if args.workers < 0:
         raise UsageError("--workers must be 0 or more")
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
     launch = _lazy("app", "launch", "the studio")
     return int(launch(host=args.host, port=args.port, workers=args.workers, data_dir=args.data_dir) or 0)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
@@ -229,7 +230,9 @@ def validate(cfg: StyleConfig) -> None:
                     raise ConfigError(
                         f"{f.name}: unknown VGG19 layer(s) {', '.join(map(str, bad))}; use names like conv4_2, relu5_1"
                     )
-            elif any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in value):
+            elif any(
+                isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 for v in value
+            ):
                 raise ConfigError(f"{f.name} must be non-negative numbers, got {value!r}")
     if not cfg.content_layers and not cfg.style_layers:
         raise ConfigError("at least one content or style layer is needed")

@@ -57,6 +57,10 @@ def load_image(source: ImageSource, *, name: str = "image", max_pixels: int = MA
             if isinstance(source, (str, os.PathLike)):
                 path = Path(source)
                 if not path.is_file():
+                    if path.is_dir():
+                        raise ImageError(f"{label}: a folder, not an image file")
+                    if path.exists():
+                        raise ImageError(f"{label}: not a regular file (a device or a pipe); give an image file")
                     raise ImageError(f"{label}: no such file")
                 if path.stat().st_size == 0:
                     raise ImageError(f"{label}: the file is empty")
@@ -86,6 +90,8 @@ def load_image(source: ImageSource, *, name: str = "image", max_pixels: int = MA
                 img.load()
         except ImageError:
             raise
+        except PermissionError:
+            raise ImageError(f"{label}: cannot read it (permission denied)") from None
         except UnidentifiedImageError:
             raise ImageError(f"{label}: not an image Pillow can read (try PNG, JPEG or WebP)") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):

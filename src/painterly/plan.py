@@ -57,6 +57,27 @@ def scale_plan(config: StyleConfig, width: int, height: int) -> list[Scale]:
     return plan
 
 
+def style_long_side(config: StyleConfig, size: tuple[int, int]) -> int:
+    """The long side the paintings are read at for a scale of ``size`` (w, h): ``style_scale``
+    times the scale's, so the strokes keep their size relative to the picture."""
+    return max(MIN_SIZE, round(max(size) * config.style_scale))
+
+
+def check_shape(width: int, height: int, long_side: int, name: str) -> None:
+    """Refuse a picture too thin for the network at ``long_side`` px (before it loads).
+
+    VGG19 halves the picture four times on the way to conv5: a short side under MIN_SIZE px
+    leaves nothing to read there (torch's "Output size is too small").
+    """
+    short = min(fit_size(width, height, long_side))
+    if short < MIN_SIZE:
+        ratio = max(1, long_side // MIN_SIZE)
+        raise ImageError(
+            f"{name} is {width} × {height} px, too long and thin to paint at this size: its short side "
+            f"would be {short} px and needs at least {MIN_SIZE}; crop it to at most {ratio}:1, or choose a larger size"
+        )
+
+
 def check_styles(style_blend: Sequence[float], n_styles: int) -> None:
     """At least one painting, and one blend weight per painting when weights are given.
 
@@ -86,12 +107,20 @@ class RunPlan:
         (None: not known yet, as for the studio's estimate before the paintings are chosen).
 
         Raises:
-            ImageError: no painting.
+            ImageError: no painting, or a photo too thin for the network (``check_shape``).
             ConfigError: ``config.style_blend`` does not have one weight per painting.
         """
         if n_styles is not None:
             check_styles(config.style_blend, n_styles)
-        return cls(tuple(scale_plan(config, width, height)))
+        plan = cls(tuple(scale_plan(config, width, height)))
+        check_shape(width, height, max(plan.scales[0][0]), "the photo")
+        return plan
+
+    def check_paintings(self, config: StyleConfig, sizes: Sequence[tuple[int, int]]) -> None:
+        """Each painting (w, h) can be read at the coarsest scale (``check_shape``)."""
+        long_side = style_long_side(config, self.scales[0][0])
+        for i, (w, h) in enumerate(sizes):
+            check_shape(w, h, long_side, f"painting {i + 1}" if len(sizes) > 1 else "the painting")
 
     @property
     def steps(self) -> int:

@@ -20,7 +20,7 @@ from PIL import Image
 
 from . import images as im
 from . import precision as prec
-from .config import DEFAULT, MIN_SIZE, StyleConfig
+from .config import DEFAULT, StyleConfig
 from .losses import (
     STYLE_LOSS_SCALE,
     blend_statistics,
@@ -31,7 +31,7 @@ from .losses import (
     style_statistic,
     tv_loss,
 )
-from .plan import RunPlan
+from .plan import RunPlan, style_long_side
 from .vgg import get_vgg
 
 
@@ -118,6 +118,7 @@ def stylize(
     content = im.load_image(content, name="content image")
     plan = RunPlan.build(config, *content.size, n_styles=len(style_list))
     style_list = [im.load_image(s, name="style image") for s in style_list]
+    plan.check_paintings(config, [s.size for s in style_list])
     if config.color == "histogram":
         style_list = [im.match_color(s, content, config.color_strength) for s in style_list]
     photo = content  # keeps its colours for the end of a luminance-only run
@@ -182,8 +183,7 @@ def stylize(
                 if sl:
                     per_style = []
                     for s in style_list:
-                        s_long = max(MIN_SIZE, round(max(size) * config.style_scale))
-                        feats = features(to_dev(im.resize_long_side(s, s_long)), sl)
+                        feats = features(to_dev(im.resize_long_side(s, style_long_side(config, size))), sl)
                         per_style.append(
                             {k: style_statistic(feats[k], kind, normalize=norm, projections=proj.get(k)) for k in sl}
                         )

@@ -73,6 +73,10 @@ def page() -> None:
                 job_id = store.submit(content.data, [s.data for s in styles], config, owner)
             except (im.ImageError, ConfigError) as e:
                 st.error(str(e))
+            except OSError as e:  # a full disk or a read-only data folder: say so, without paths
+                st.error(
+                    f"The server could not store your pictures ({e.strerror or type(e).__name__}). Try again later."
+                )
             else:
                 state.go(job=job_id)
 

@@ -70,14 +70,16 @@ def launch(host: str = "127.0.0.1", port: int = 8501, workers: int = 1, data_dir
     Returns:
         0 after Ctrl-C (or SIGTERM), else the server's exit status, or 1 if the workers
         keep dying at start.
+
+    Raises:
+        OSError: host:port is taken (checked before anything starts).
     """
     from ..jobs import default_data_dir
 
     if workers < 0:
         raise ValueError("workers must be 0 or more")
     if not _port_free(host, port):
-        print(f"painterly: {host}:{port} is in use (another studio?); choose another with --port", file=sys.stderr)
-        return 1
+        raise OSError(f"{host}:{port} is in use (another studio?); choose another with --port")
     home = Path(data_dir).expanduser() if data_dir else default_data_dir()
     home = home.resolve()
     home.mkdir(parents=True, exist_ok=True)

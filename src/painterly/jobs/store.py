@@ -358,6 +358,7 @@ class JobStore:
             _load_upload(s, f"style image {i + 1}" if len(style_list) > 1 else "style image")
             for i, s in enumerate(style_list)
         ]
+        plan.check_paintings(config, [p.size for p in paintings])
         width, height = plan.final_size
 
         job_id = new_id()

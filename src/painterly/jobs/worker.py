@@ -14,7 +14,10 @@ for the studio.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
+import sqlite3
 import threading
 import time
 import traceback
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("painterly.jobs")
 
 FLUSH_EVERY = 0.5  # seconds between progress writes to the row (and stop-request reads)
+MAX_BACKOFF = 30.0  # seconds between looks at a job store that cannot be used (a full disk)
 PREVIEW_EVERY = 0.5  # seconds between preview.jpg writes; the studio refreshes every second
 Engine = Callable[..., Image.Image]  # stylize's signature
 
@@ -95,14 +99,28 @@ def run_worker(
     store.register(me)
     taken = 0
     next_look = 0.0
+    backoff = poll
     try:
         while not stop.is_set():
-            if time.monotonic() >= next_look:
-                store.register(me)
-                store.recover_stale(max_attempts)
-                next_look = time.monotonic() + min(5.0, lease / 2)
-            job = store.claim(me, lease)
+            try:
+                if time.monotonic() >= next_look:
+                    store.register(me)
+                    store.recover_stale(max_attempts)
+                    next_look = time.monotonic() + min(5.0, lease / 2)
+                job = store.claim(me, lease)
+            except (OSError, sqlite3.Error) as e:
+                # A full disk, a folder gone read-only, a database locked for long: a state of
+                # the machine, not of this worker. Keep serving, looking again less and less
+                # often; the queue moves on when the disk has room again.
+                if once:
+                    raise
+                log.warning("worker %s: the job store is not usable now (%s); looking again in %.0f s", me.token, e,
+                            backoff)  # fmt: skip
+                stop.wait(backoff)
+                backoff = min(MAX_BACKOFF, backoff * 2)
+                continue
             if job is None:
+                backoff = poll
                 if once:
                     break
                 stop.wait(poll)
@@ -111,7 +129,14 @@ def run_worker(
             if cores:
                 torch.set_num_threads(threads or _fair_share(store, me, cores))
             try:
-                run_job(store, job, me, stop=stop, lease=lease, checkpoint_every=checkpoint_every, engine=engine)
+                ended = run_job(
+                    store, job, me, stop=stop, lease=lease, checkpoint_every=checkpoint_every, engine=engine
+                )
+                if ended != "paused":
+                    backoff = poll
+                elif not once:
+                    stop.wait(backoff)
+                    backoff = min(MAX_BACKOFF, backoff * 2)
             except Exception:
                 # run_job records a job's own failures; this is the store itself failing (disk
                 # full, database locked for long). Keep serving: the job's lease runs out and
@@ -119,7 +144,8 @@ def run_worker(
                 log.exception("worker %s: job %s could not be recorded", me.token, job.id)
                 stop.wait(poll)
     finally:
-        store.register(me, gone=True)
+        with contextlib.suppress(OSError, sqlite3.Error):  # a full disk must not hide why we stop
+            store.register(me, gone=True)
     return taken
 
 
@@ -142,8 +168,9 @@ def run_job(
     """Run one claimed job to its end; return its final status.
 
     Every way out leaves the row in a clear state: "done" (with ``result.png``), "failed"
-    (with the reason), "queued" (stopped cleanly, to resume), or untouched if the job was
-    handed to another worker meanwhile.
+    (with the reason), "queued" (stopped cleanly, to resume), "paused" (back in the queue
+    because the disk is full or read-only), or untouched if the job was handed to another
+    worker meanwhile ("lost").
 
     Args:
         engine: what runs the optimisation: ``stylize`` (the default, in this process) or
@@ -219,6 +246,11 @@ def run_job(
         return "lost"
     except Exception as e:  # any failure becomes a reason in the row, never a silent hole
         store.log(job.id, "error:\n" + traceback.format_exc().rstrip())
+        if disk_fault(e):
+            # The machine's state, not the job's: back to the queue (its checkpoint kept), to
+            # resume when the disk can be written again. The worker waits before its next claim.
+            store.requeue(job.id, worker, "paused: the disk is full or read-only; it resumes when it can write")
+            return "paused"
         store.fail(job.id, worker, failure_reason(e, job))
         return "failed"
     finally:
@@ -226,9 +258,19 @@ def run_job(
         torch.set_num_threads(threads_before)  # a job's config.threads must not leak into the next
 
 
+def disk_fault(e: BaseException) -> bool:
+    """A full disk or a read-only folder (the file system's or SQLite's words for it)."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return True
+    text = str(e).lower()
+    return isinstance(e, sqlite3.OperationalError) and ("disk is full" in text or "readonly" in text)
+
+
 def failure_reason(e: BaseException, job: Job) -> str:
-    """One line a person can act on, for the row's ``error``."""
+    """One line a person can act on, for the row's ``error`` (shown on the page: no paths)."""
     text = " ".join(str(e).split()) or type(e).__name__
+    if isinstance(e, OSError) and e.strerror:
+        text = e.strerror  # str(e) names the server's files
     if isinstance(e, MemoryError) or "out of memory" in text.lower() or "can't allocate" in text.lower():
         return (
             f"ran out of memory at {job.width}x{job.height}; try a smaller output size, "
