@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +13,10 @@ import pytest
 from PIL import Image
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
+
+# Ray (2.5x+) clusters ask for a token by default, and a driver joining one by its address sends
+# it only with RAY_AUTH_MODE=token, read when Ray is imported: set it before any test imports Ray.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 
 def _gradient(w: int, h: int, seed: int) -> Image.Image:
@@ -56,3 +64,74 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory: pytest.TempPathFactory):
+    """A real Ray cluster of this machine, two CPUs: ``ray start --head`` in its own session on
+    free ports, with Ray's token auth (its default); yields its address. Stopped by signalling
+    its process group (``ray stop`` would stop every Ray cluster on the machine). Skips without
+    Ray, unless PAINTERLY_REQUIRE_RAY is set (CI), where it fails."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        if os.environ.get("PAINTERLY_REQUIRE_RAY"):
+            pytest.fail("Ray is not installed, and PAINTERLY_REQUIRE_RAY is set")
+        pytest.skip("Ray is optional: pip install 'painterly[ray]'")
+
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    port = free_port()
+    temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # Ray's socket paths must stay short
+    src = str(Path(__file__).resolve().parents[1] / "src")  # the workers import this checkout
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    env.pop("RAY_ADDRESS", None)
+    ports = ["--port", str(port), "--ray-client-server-port", str(free_port()), "--dashboard-port", str(free_port())]
+    for name in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port"):
+        ports += [f"--{name}", str(free_port())]
+    ports += ["--runtime-env-agent-port", str(free_port())]
+    ray_cli = Path(sys.executable).with_name("ray")
+    log = open(temp / "head.log", "w")
+    head = subprocess.Popen(
+        [str(ray_cli), "start", "--head", "--block", "--num-cpus", "2", "--temp-dir", str(temp)]
+        + ["--include-dashboard", "false", "--disable-usage-stats", *ports],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if head.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the Ray head did not start: {(temp / 'head.log').read_text()[-2000:]}")
+                time.sleep(0.3)
+        time.sleep(2)  # the raylet registers after the GCS answers
+        yield f"127.0.0.1:{port}"
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGKILL)  # Ray drains for 30 s on SIGTERM; the tests are done
+        head.wait()
+        log.close()
+        shutil.rmtree(temp, ignore_errors=True)
