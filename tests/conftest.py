@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -67,71 +64,22 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="session")
-def ray_head(tmp_path_factory: pytest.TempPathFactory):
-    """A real Ray cluster of this machine, two CPUs: ``ray start --head`` in its own session on
-    free ports, with Ray's token auth (its default); yields its address. Stopped by signalling
-    its process group (``ray stop`` would stop every Ray cluster on the machine). Skips without
-    Ray, unless PAINTERLY_REQUIRE_RAY is set (CI), where it fails."""
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import time
-
+def ray_head():
+    """A real Ray cluster of this machine, two CPUs (``ray start --head``, ``batch.local_head``);
+    yields its address. Skips without Ray, unless PAINTERLY_REQUIRE_RAY is set (CI): then fails."""
     try:
-        import ray  # noqa: F401
+        import ray
     except ImportError:
         if os.environ.get("PAINTERLY_REQUIRE_RAY"):
             pytest.fail("Ray is not installed, and PAINTERLY_REQUIRE_RAY is set")
         pytest.skip("Ray is optional: pip install 'painterly[ray]'")
+    from painterly.batch import local_head
 
-    def free_port() -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
-
-    port = free_port()
-    temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # Ray's socket paths must stay short
     src = str(Path(__file__).resolve().parents[1] / "src")  # the workers import this checkout
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-    env.pop("RAY_ADDRESS", None)
-    ports = ["--port", str(port), "--ray-client-server-port", str(free_port()), "--dashboard-port", str(free_port())]
-    for name in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port"):
-        ports += [f"--{name}", str(free_port())]
-    ports += ["--runtime-env-agent-port", str(free_port())]
-    ray_cli = Path(sys.executable).with_name("ray")
-    log = open(temp / "head.log", "w")
-    head = subprocess.Popen(
-        [str(ray_cli), "start", "--head", "--block", "--num-cpus", "2", "--temp-dir", str(temp)]
-        + ["--include-dashboard", "false", "--disable-usage-stats", *ports],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if head.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the Ray head did not start: {(temp / 'head.log').read_text()[-2000:]}")
-                time.sleep(0.3)
-        time.sleep(2)  # the raylet registers after the GCS answers
-        yield f"127.0.0.1:{port}"
-    finally:
-        if ray.is_initialized():
-            ray.shutdown()
-        os.killpg(head.pid, signal.SIGTERM)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)}
+    with local_head(2, env=env) as address:
         try:
-            head.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(head.pid, signal.SIGKILL)  # Ray drains for 30 s on SIGTERM; the tests are done
-        head.wait()
-        log.close()
-        shutil.rmtree(temp, ignore_errors=True)
+            yield address
+        finally:
+            if ray.is_initialized():
+                ray.shutdown()

@@ -182,6 +182,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data-dir", metavar="DIR", help="where jobs are kept [default: $PAINTERLY_HOME or the user data folder]"
     )
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="where the workers run the jobs: here, or as tasks on the Ray cluster at $RAY_ADDRESS [default: local]",
+    )
     p.set_defaults(func=cmd_app)
 
     p = sub.add_parser("worker", help="run queued studio jobs in this process", description="Run queued jobs.")
@@ -575,7 +581,10 @@ def cmd_app(args: argparse.Namespace) -> int:
     if args.workers < 0:
         raise UsageError("--workers must be 0 or more")
     launch = _lazy("app", "launch", "the studio")
-    return int(launch(host=args.host, port=args.port, workers=args.workers, data_dir=args.data_dir) or 0)
+    return int(
+        launch(host=args.host, port=args.port, workers=args.workers, data_dir=args.data_dir, executor=args.executor)
+        or 0
+    )
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import torch or Ray.
 
 from __future__ import annotations
 
-from .on_ray import check_reachable, connect, ray_executor
+from .on_ray import check_reachable, connect, local_head, ray_executor
 from .plan import DEFAULT_TEMPLATE, BatchError, BatchItem, BatchPlan, Skipped, is_done, plan_batch
 from .run import (
     PICTURE_THREADS,
@@ -39,6 +39,7 @@ __all__ = [
     "check_reachable",
     "connect",
     "is_done",
+    "local_head",
     "local_executor",
     "plan_batch",
     "ray_executor",

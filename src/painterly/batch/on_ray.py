@@ -10,9 +10,17 @@ retried. The files are written by the caller (``run_batch``), once per picture.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
+import time
+from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 from ..images import SAVE_FORMATS
@@ -137,4 +145,68 @@ def _reason(e: BaseException) -> str:
     return one_line(e).split(" Traceback")[0]
 
 
-__all__ = ["connect", "check_reachable", "ray_executor"]
+@contextlib.contextmanager
+def local_head(num_cpus: int = 2, *, env: Optional[dict[str, str]] = None, timeout: float = 120) -> Iterator[str]:
+    """A throwaway Ray cluster of this machine: ``ray start --head --block`` on free ports, in a
+    temporary folder, dashboard off; yields its address ("127.0.0.1:PORT").
+
+    For tests and benchmarks. It is stopped by signalling its own process group: ``ray stop``
+    would stop every Ray cluster on the machine. The cluster keeps Ray's token authentication:
+    a driver joining it needs RAY_AUTH_MODE=token set before Ray is imported.
+
+    Args:
+        num_cpus: the CPUs the head offers.
+        env: the head's (and its workers') environment; default: this process's, less RAY_ADDRESS.
+    """
+    env = dict(os.environ if env is None else env)
+    env.pop("RAY_ADDRESS", None)
+    env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    port = _free_port()
+    ports = ["--port", str(port), "--ray-client-server-port", str(_free_port()), "--dashboard-port", str(_free_port())]
+    for name in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port"):
+        ports += [f"--{name}", str(_free_port())]
+    ports += ["--runtime-env-agent-port", str(_free_port())]
+    temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # Ray's socket paths must stay short
+    ray_cli = Path(sys.executable).with_name("ray")
+    with open(temp / "head.log", "w") as log:
+        head = subprocess.Popen(
+            [str(ray_cli), "start", "--head", "--block", "--num-cpus", str(num_cpus), "--temp-dir", str(temp)]
+            + ["--include-dashboard", "false", "--disable-usage-stats", *ports],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if head.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"the Ray head did not start: {(temp / 'head.log').read_text()[-2000:]}"
+                    ) from None
+                time.sleep(0.3)
+        time.sleep(2)  # the raylet registers after the GCS answers
+        yield f"127.0.0.1:{port}"
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGKILL)  # Ray drains for 30 s after SIGTERM; nothing is left to drain
+        head.wait()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+__all__ = ["check_reachable", "connect", "local_head", "ray_executor"]
