@@ -473,6 +473,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
 def cmd_batch(args: argparse.Namespace) -> int:
     """painterly batch: plan (everything refused before any work), run here or on Ray, summarise."""
     from .batch import (
+        PICTURE_THREADS,
         BatchError,
         Cancelled,
         check_reachable,
@@ -514,7 +515,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         started_ray = False
         if args.ray is not None:
             started_ray = connect(address or None) if plan.todo else False
-            threads = cfg.threads or 1
+            threads = cfg.threads or PICTURE_THREADS
             executor, how = ray_executor(retries=args.retries, gpus=args.gpus), f"Ray tasks of {max(1, threads)} CPU(s)"
         else:
             workers, threads = split_cores(args.workers, cfg.threads)

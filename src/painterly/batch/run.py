@@ -312,7 +312,8 @@ def run_batch(
         for i in plan.todo
     ]
     result = BatchResult(plan, executor=name)
-    stop = threading.Event()
+    stop = threading.Event()  # tells the executor to wind down
+    cancelled = False
     share = [i.run.work_done(i.run.steps) for i in items]
     total_work = sum(share) or 1.0
     done_work = [0.0] * len(items)
@@ -320,6 +321,7 @@ def run_batch(
     t0 = time.perf_counter()
 
     def tell(finished: Optional[Finished] = None) -> None:
+        nonlocal cancelled
         if on_progress is None:
             return
         progress = BatchProgress(
@@ -333,6 +335,7 @@ def run_batch(
         try:
             on_progress(progress)
         except Cancelled:
+            cancelled = True
             stop.set()
 
     events = executor(items, stop)
@@ -359,10 +362,11 @@ def run_batch(
             (result.made if finished.ok else result.failed).append(finished)
             tell(finished)
     finally:
+        stop.set()  # whatever ends the loop (an error writing a file too) ends the executor's work
         close = getattr(events, "close", None)
         if close is not None:
             close()
-    result.stopped = stop.is_set()
+    result.stopped = cancelled
     result.seconds = time.perf_counter() - t0
     return result
 
