@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> dict:
                     killed.append(pids[0])
                     log.append(f"{time.perf_counter() - t0:6.1f}s KILLED Ray worker pid {pids[0]} (ray::_ray_render)")
                     print(log[-1], flush=True)
-        summary = json.loads(proc.stdout.read() or "{}")
+        # The summary is the last JSON line (Ray may print its own lines on stdout too).
+        lines = [x for x in proc.stdout.read().splitlines() if x.startswith("{")]
+        summary = json.loads(lines[-1]) if lines else {}
         rc = proc.wait()
     pngs = sorted(out_dir.glob("*.png"))
     sidecars = [json.loads(Path(str(x) + ".json").read_text()) for x in pngs]
