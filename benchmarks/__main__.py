@@ -20,7 +20,7 @@ from . import report
 from .runner import OUT, REPO, compare, contact_sheet, machine
 
 RESULTS = REPO / "benchmarks" / "results"
-SECTIONS = ("compare", "ceiling", "memory", "preview", "precision")
+SECTIONS = ("compare", "ceiling", "memory", "preview", "precision", "batch")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         _dump("precision", res)
         blocks["precision"] = precision_md(res)
 
+    if "batch" in sections:  # 8 pictures at 256 px, three ways; writes its own block (benchmarks/batch.py)
+        from .batch import main as batch_main
+
+        batch_main(["--no-write"] if args.no_write else [])
     for name, text in blocks.items():
         print(f"\n{text}")
         if not args.no_write:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,10 @@ import pytest
 from PIL import Image
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
+
+# Ray (2.5x+) clusters ask for a token by default, and a driver joining one by its address sends
+# it only with RAY_AUTH_MODE=token, read when Ray is imported: set it before any test imports Ray.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
 
 
 def _gradient(w: int, h: int, seed: int) -> Image.Image:
@@ -56,3 +61,25 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="session")
+def ray_head():
+    """A real Ray cluster of this machine, two CPUs (``ray start --head``, ``batch.local_head``);
+    yields its address. Skips without Ray, unless PAINTERLY_REQUIRE_RAY is set (CI): then fails."""
+    try:
+        import ray
+    except ImportError:
+        if os.environ.get("PAINTERLY_REQUIRE_RAY"):
+            pytest.fail("Ray is not installed, and PAINTERLY_REQUIRE_RAY is set")
+        pytest.skip("Ray is optional: pip install 'painterly[ray]'")
+    from painterly.batch import local_head
+
+    src = str(Path(__file__).resolve().parents[1] / "src")  # the workers import this checkout
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)}
+    with local_head(2, env=env) as address:
+        try:
+            yield address
+        finally:
+            if ray.is_initialized():
+                ray.shutdown()

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, Optional, S
 from PIL import Image
 
 from . import __version__
+from .batch.plan import DEFAULT_TEMPLATE
 from .config import PRESET_HELP, PRESETS, ConfigError, StyleConfig, fields, preset, preset_diff
 from .flags import add_config_flag, as_flag, config_field, flag_message
 from .images import SAVE_FORMATS, ImageError, load_image, save_image
@@ -123,6 +124,56 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     p.set_defaults(func=cmd_preview)
 
+    # batch ----------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "batch",
+        help="many photos in many styles, here or on a Ray cluster; a rerun skips what is done",
+        description="Paint every --content in every --style (and/or the pairs of a CSV) into a folder. "
+        "Each picture's settings are recorded beside it (NAME.json), so a rerun makes only what is missing, "
+        "failed or made with other settings. Ctrl-C stops and keeps the pictures finished so far.",
+    )
+    p.add_argument("-c", "--content", nargs="+", default=[], metavar="PATH", help="photos: files, folders or globs")
+    p.add_argument("-s", "--style", nargs="+", default=[], metavar="PATH", help="paintings: files, folders or globs")
+    p.add_argument(
+        "--pairs",
+        metavar="CSV",
+        help="a CSV with columns content, style (';' blends several), optionally output, preset and any "
+        "option (steps, size, ...): one picture per row, with that row's options",
+    )
+    p.add_argument("-o", "--output-dir", metavar="DIR", required=True, help="where the pictures go (created)")
+    p.add_argument(
+        "--name",
+        default=DEFAULT_TEMPLATE,
+        metavar="TEMPLATE",
+        help="output file name from {content}, {style} and {row}; the extension sets the format "
+        f"[default: {DEFAULT_TEMPLATE}]",
+    )
+    p.add_argument("--preset", default="default", choices=tuple(PRESETS), help="starting values [default: default]")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="pictures at once on this machine (0: as many as the cores allow with --threads per picture) [default: 0]",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="run each picture as a task on the Ray cluster at ADDRESS (HOST:PORT), or $RAY_ADDRESS, "
+        "or a new local one (needs painterly[ray])",
+    )
+    p.add_argument("--retries", type=int, default=3, metavar="N", help="Ray: reruns of a picture whose node died")
+    p.add_argument("--gpus", type=float, default=0.0, metavar="N", help="Ray: GPUs each picture asks for")
+    p.add_argument("--redo", action="store_true", help="make every picture again, even those already made")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    g = p.add_argument_group("style options of every picture (a CSV row may set its own)")
+    for f in fields():
+        add_config_flag(g, f, shown=getattr(PRESETS["default"], f.name))
+    p.set_defaults(func=cmd_batch)
+
     # app / worker -----------------------------------------------------------------------------
     p = sub.add_parser("app", help="start the web studio (and its worker processes)", description="Start the studio.")
     p.add_argument("--host", default="127.0.0.1", help="address to bind [default: 127.0.0.1, this machine only]")
@@ -130,6 +181,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes running jobs [default: 1]")
     p.add_argument(
         "--data-dir", metavar="DIR", help="where jobs are kept [default: $PAINTERLY_HOME or the user data folder]"
+    )
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="where the workers run the jobs: here, or as tasks on the Ray cluster at $RAY_ADDRESS [default: local]",
     )
     p.set_defaults(func=cmd_app)
 
@@ -252,10 +309,15 @@ def _log_row(p: Progress) -> str:
 # --- commands ---------------------------------------------------------------------------------
 
 
+def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The StyleConfig fields the user gave as flags (only those), as config values."""
+    overrides = {f.name: getattr(args, f.name) for f in fields() if hasattr(args, f.name)}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+
+
 def build_config(args: argparse.Namespace) -> StyleConfig:
     """The chosen preset with the flags the user gave (only those) applied."""
-    overrides = {f.name: getattr(args, f.name) for f in fields() if hasattr(args, f.name)}
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+    overrides = flag_overrides(args)
     if args.init_image is not None:
         if overrides.get("init", "image") != "image":
             raise UsageError(f"--init-image needs --init image, not --init {overrides['init']}")
@@ -409,6 +471,113 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    """painterly batch: plan (everything refused before any work), run here or on Ray, summarise."""
+    from .batch import (
+        PICTURE_THREADS,
+        BatchError,
+        Cancelled,
+        check_reachable,
+        connect,
+        local_executor,
+        plan_batch,
+        ray_executor,
+        run_batch,
+        split_cores,
+    )
+    from .batch.reporter import BatchReporter
+
+    if args.workers < 0 or args.retries < 0 or args.gpus < 0:
+        raise UsageError("--workers, --retries and --gpus must be 0 or more")
+    try:
+        cfg = preset(args.preset, **flag_overrides(args))
+    except ConfigError as e:
+        raise UsageError(flag_message(str(e))) from None
+    if cfg.init == "image":
+        raise UsageError(
+            "--init image is for one picture (painterly stylize --init-image); a batch starts each from its own photo"
+        )
+    reporter = BatchReporter(sys.stderr, quiet=args.quiet)
+    try:
+        address = "" if args.ray is None else args.ray or os.environ.get("RAY_ADDRESS", "")
+        if address not in ("", "auto", "local"):
+            check_reachable(address)  # first, even with nothing to do: a wrong address is said at once
+        plan = plan_batch(
+            args.output_dir,
+            cfg,
+            contents=args.content,
+            styles=args.style,
+            pairs_csv=args.pairs,
+            template=args.name,
+            redo=args.redo,
+        )
+        for s in plan.skipped:
+            reporter.note(f"skipped {s.path}: {s.reason}")
+        started_ray = False
+        if args.ray is not None:
+            started_ray = connect(address or None) if plan.todo else False
+            threads = cfg.threads or PICTURE_THREADS
+            executor, how = ray_executor(retries=args.retries, gpus=args.gpus), f"Ray tasks of {max(1, threads)} CPU(s)"
+        else:
+            workers, threads = split_cores(args.workers, cfg.threads)
+            executor, how = local_executor(workers), f"{workers} process(es) x {threads} thread(s)"
+    except BatchError as e:
+        raise CliError(str(e)) from None
+    if plan.done:
+        reporter.note(f"{len(plan.done)} already made with the same settings in {plan.output_dir}")
+    if plan.todo:
+        reporter.note(f"making {len(plan.todo)} picture(s) with {how}")
+
+    with _stop_on(signal.SIGINT) as stop:
+
+        def on_progress(p: Any) -> None:
+            reporter.update(p)
+            if stop.is_set():
+                reporter.note("stopping: keeping the finished pictures (Ctrl-C again to abort)")
+                raise Cancelled
+
+        try:
+            result = run_batch(
+                plan,
+                executor=executor,
+                threads=threads,
+                on_progress=on_progress,
+                name="ray" if args.ray is not None else "local",
+            )
+        finally:
+            reporter.close()
+            if args.ray is not None and plan.todo and started_ray:
+                import ray
+
+                ray.shutdown()
+    made, failed = len(result.made), len(result.failed)
+    rate = 60 * made / result.seconds if result.seconds and made else 0.0
+    if result.stopped:
+        reporter.note(f"stopped: made {made} of {len(plan.todo)}; run the same command again to make the rest")
+    elif plan.todo:
+        reporter.note(f"made {made} picture(s) in {result.seconds:.1f} s ({rate:.2f} per minute), {failed} failed")
+    if args.json:
+        summary = {
+            "output_dir": str(plan.output_dir),
+            "made": [
+                {"output": str(f.item.output), "seconds": round(f.seconds, 3), "by": f.where} for f in result.made
+            ],
+            "failed": [{"output": str(f.item.output), "error": f.error} for f in result.failed],
+            "already_made": [str(i.output) for i in plan.done],
+            "skipped": [{"path": s.path, "reason": s.reason} for s in plan.skipped],
+            "stopped_early": result.stopped,
+            "seconds": round(result.seconds, 3),
+            "pictures_per_minute": round(rate, 3),
+            "executor": result.executor,
+            "threads_per_picture": threads,
+            "preset": args.preset,
+        }
+        print(json.dumps(summary))
+    if result.stopped:
+        return EXIT_INTERRUPTED
+    return EXIT_ERROR if failed else EXIT_OK
+
+
 def cmd_app(args: argparse.Namespace) -> int:
     """painterly app: the studio (Streamlit) and its workers; blocks until stopped."""
     if args.workers < 0:
@@ -416,7 +585,10 @@ def cmd_app(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
     launch = _lazy("app", "launch", "the studio")
-    return int(launch(host=args.host, port=args.port, workers=args.workers, data_dir=args.data_dir) or 0)
+    return int(
+        launch(host=args.host, port=args.port, workers=args.workers, data_dir=args.data_dir, executor=args.executor)
+        or 0
+    )
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -446,7 +618,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            raise UsageError("choose a command: stylize, presets, preview, app or worker (see 'painterly --help')")
+            raise UsageError(
+                "choose a command: stylize, batch, presets, preview, app or worker (see 'painterly --help')"
+            )
         return args.func(args)
     except SystemExit as e:  # --help and --version print, then exit through argparse
         return e.code if isinstance(e.code, int) else (EXIT_OK if e.code is None else EXIT_ERROR)

@@ -24,7 +24,56 @@ def clock(seconds: Optional[float]) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
-class ProgressReporter:
+class LiveLine:
+    """A stream with one live line on a terminal (redrawn in place) and lines of their own.
+
+    The base of the run's and the batch's reporters: ``draw`` the live line (at most 10 times a
+    second unless ``force``), ``note`` a line of its own, ``close`` at the end.
+    """
+
+    def __init__(self, stream: TextIO, *, quiet: bool = False) -> None:
+        self.stream, self.quiet = stream, quiet
+        try:
+            self.tty = stream.isatty()
+        except (AttributeError, ValueError):
+            self.tty = False
+        self.last_draw = 0.0
+        self.next_line = 0.1  # off a terminal: the next fraction (of 1) that gets a line
+        self.live = False  # a live line is on screen and needs clearing before other output
+
+    def draw(self, text: str, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.last_draw >= 0.1:
+            self.last_draw = now
+            self.stream.write("\r" + text + "\033[K")
+            self.stream.flush()
+            self.live = True
+
+    def due(self, fraction: float) -> bool:
+        """Off a terminal: whether ``fraction`` of the work has passed the next 10 % mark."""
+        if fraction < self.next_line:
+            return False
+        self.next_line = math.floor(fraction * 10 + 1) / 10
+        return True
+
+    def note(self, text: str) -> None:
+        """A line of its own (the live line is cleared first and redrawn on the next update)."""
+        if self.quiet:
+            return
+        if self.live:
+            self.stream.write("\r\033[K")
+            self.live = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.live:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.live = False
+
+
+class ProgressReporter(LiveLine):
     """Progress of a run on stderr.
 
     On a terminal: one live line (redrawn at most 10 times a second). Elsewhere (a log, a
@@ -33,14 +82,8 @@ class ProgressReporter:
     """
 
     def __init__(self, stream: TextIO, plan: RunPlan, *, quiet: bool = False) -> None:
-        self.stream, self.plan, self.quiet = stream, plan, quiet
-        try:
-            self.tty = stream.isatty()
-        except (AttributeError, ValueError):
-            self.tty = False
-        self.last_draw = 0.0
-        self.next_line = 0.1
-        self.live = False  # a live line is on screen and needs clearing before other output
+        super().__init__(stream, quiet=quiet)
+        self.plan = plan
 
     def eta(self, p: Progress) -> Optional[float]:
         return self.plan.eta(p.step, p.elapsed)
@@ -65,29 +108,6 @@ class ProgressReporter:
         if note:
             self.note(note)
         if self.tty:
-            now = time.monotonic()
-            if last or note or now - self.last_draw >= 0.1:
-                self.last_draw = now
-                self.stream.write("\r" + self.line(p, bar=True) + "\033[K")
-                self.stream.flush()
-                self.live = True
-        elif last or p.step / p.steps >= self.next_line:
-            self.next_line = math.floor(p.step / p.steps * 10 + 1) / 10
-            if not note:  # the note already said where we are
-                self.note(self.line(p, bar=False))
-
-    def note(self, text: str) -> None:
-        """A line of its own (the live line is cleared first and redrawn on the next update)."""
-        if self.quiet:
-            return
-        if self.live:
-            self.stream.write("\r\033[K")
-            self.live = False
-        self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.live:
-            self.stream.write("\n")
-            self.stream.flush()
-            self.live = False
+            self.draw(self.line(p, bar=True), force=last or bool(note))
+        elif (self.due(p.step / p.steps) or last) and not note:  # the note already said where we are
+            self.note(self.line(p, bar=False))

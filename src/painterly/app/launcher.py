@@ -52,12 +52,18 @@ def streamlit_command(host: str, port: int) -> list[str]:
     ]
 
 
-def worker_command(data_dir: Path) -> list[str]:
+def worker_command(data_dir: Path, executor: str = "local") -> list[str]:
     """The command for one worker process on ``data_dir`` (``painterly worker``)."""
-    return [sys.executable, "-m", "painterly", "worker", "--data-dir", str(data_dir)]
+    return [sys.executable, "-m", "painterly", "worker", "--data-dir", str(data_dir), "--executor", executor]
 
 
-def launch(host: str = "127.0.0.1", port: int = 8501, workers: int = 1, data_dir: Optional[str] = None) -> int:
+def launch(
+    host: str = "127.0.0.1",
+    port: int = 8501,
+    workers: int = 1,
+    data_dir: Optional[str] = None,
+    executor: str = "local",
+) -> int:
     """Run the studio: ``workers`` worker processes and the Streamlit server; block until stopped.
 
     Args:
@@ -66,6 +72,8 @@ def launch(host: str = "127.0.0.1", port: int = 8501, workers: int = 1, data_dir
         workers: worker processes to start (0: only the web page; run ``painterly worker``
             elsewhere against the same data directory).
         data_dir: the job store's folder; None means ``$PAINTERLY_HOME`` or the user data dir.
+        executor: where the workers run each job's optimisation: "local", or "ray" (a task on
+            the Ray cluster at $RAY_ADDRESS; see ``painterly worker --executor``).
 
     Returns:
         0 after Ctrl-C (or SIGTERM), else the server's exit status, or 1 if the workers
@@ -92,7 +100,7 @@ def launch(host: str = "127.0.0.1", port: int = 8501, workers: int = 1, data_dir
         {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
     )
     try:
-        pool = [_start(worker_command(home), env, children) for _ in range(workers)]
+        pool = [_start(worker_command(home, executor), env, children) for _ in range(workers)]
         server = _start(streamlit_command(host, port), env, children)
         shown = "localhost" if host in ("127.0.0.1", "::1") else host
         print(
@@ -116,7 +124,7 @@ def launch(host: str = "127.0.0.1", port: int = 8501, workers: int = 1, data_dir
                     print(f"painterly: the worker keeps exiting (status {proc.returncode}); stopping", file=sys.stderr)
                     return 1
                 print(f"painterly: worker exited with status {proc.returncode}; starting another", file=sys.stderr)
-                pool[i] = _start(worker_command(home), env, children)
+                pool[i] = _start(worker_command(home, executor), env, children)
                 started[i] = time.monotonic()
             time.sleep(0.5)
     except KeyboardInterrupt:
