@@ -14,6 +14,7 @@ from .plan import RunPlan
 
 if TYPE_CHECKING:
     from .stylize import Progress
+    from .video import VideoProgress
 
 
 def clock(seconds: Optional[float]) -> str:
@@ -91,3 +92,41 @@ class ProgressReporter:
             self.stream.write("\n")
             self.stream.flush()
             self.live = False
+
+
+class VideoReporter(ProgressReporter):
+    """Progress of a video run on stderr: frames done / total, the current frame's step, time
+    per frame, ETA and where the latest frame is (open it to watch the run). A live line on a
+    terminal; elsewhere a line per finished frame."""
+
+    def __init__(self, stream: TextIO, *, quiet: bool = False) -> None:
+        super().__init__(stream, RunPlan(()), quiet=quiet)  # the terminal handling; no single run plan
+        self.latest = ""
+
+    def line(self, p: VideoProgress, *, bar: bool = True) -> str:  # type: ignore[override]
+        width = len(str(p.frames))
+        step = f"  step {p.step.step}/{p.step.steps}" if p.step is not None else ""
+        shot = "  new shot" if p.new_shot and p.step is not None else ""
+        per = f"{p.frame_seconds:.1f} s/frame" if p.frame_seconds is not None else "-- s/frame"
+        latest = f"  latest {self.latest}" if self.latest else ""
+        return (
+            f"frame {p.done:>{width}}/{p.frames} done{step}{shot}  {per}  "
+            f"{clock(p.elapsed)} elapsed  ETA {clock(p.eta)}{latest}"
+        )
+
+    def update(self, p: VideoProgress, latest: str = "") -> None:  # type: ignore[override]
+        """Show p; ``latest`` names the file of the frame just finished."""
+        if self.quiet:
+            return
+        if latest:
+            self.latest = latest
+        finished = p.step is None
+        if self.tty:
+            now = time.monotonic()
+            if finished or now - self.last_draw >= 0.1:
+                self.last_draw = now
+                self.stream.write("\r" + self.line(p) + "\033[K")
+                self.stream.flush()
+                self.live = True
+        elif finished:
+            self.note(self.line(p))
