@@ -138,10 +138,10 @@ def make_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("video options")
     for f in video_fields():
         add_config_flag(g, f, shown=f.default)
+    # They set each shot's first frame; later frames start from the one before (--steps-later).
     g = p.add_argument_group("style options (defaults shown are the 'default' preset's)")
     for f in fields():
-        if f.name != "init":  # later frames start from the previous one; the first as the preset says
-            add_config_flag(g, f, shown=getattr(PRESETS["default"], f.name))
+        add_config_flag(g, f, shown=getattr(PRESETS["default"], f.name))
 
     # presets --------------------------------------------------------------------------------
     p = sub.add_parser("presets", help="list the presets and what each sets", description="List the presets.")
