@@ -19,7 +19,8 @@ from painterly.cli import main
 from test_cli import assert_one_line_error, run
 from test_videoio import make_clip
 
-FAST = ["--threads", "1", "--size", "32", "--steps", "2", "--steps-later", "1", "--init", "content", "--precision", "fp32"]
+FAST = ["--threads", "1", "--size", "32", "--steps", "2", "--steps-later", "1", "--init", "content"]
+FAST += ["--precision", "fp32"]
 
 
 @pytest.fixture

@@ -153,15 +153,20 @@ def test_missing_and_empty_files(tmp_path):
         vio.probe(tmp_path / "empty.mp4")
 
 
+def add_silence(c: av.container.OutputContainer) -> None:
+    """An AAC track of 1024 silent samples."""
+    a = c.add_stream("aac", rate=48000)
+    a.layout = "mono"
+    frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+    frame.sample_rate, frame.pts = 48000, 0
+    c.mux(a.encode(frame))
+    c.mux(a.encode(None))
+
+
 def test_no_video_stream(tmp_path):
     p = tmp_path / "sound.m4a"
     with av.open(str(p), "w") as c:
-        a = c.add_stream("aac", rate=48000)
-        a.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
-        frame.sample_rate, frame.pts = 48000, 0
-        c.mux(a.encode(frame))
-        c.mux(a.encode(None))
+        add_silence(c)
     with pytest.raises(VideoError, match="no video stream"):
         vio.probe(p)
 
@@ -197,12 +202,7 @@ def test_a_clip_with_no_frames(tmp_path):
     with av.open(str(p), "w") as c:
         vs = c.add_stream("libx264", rate=25)
         vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
-        a = c.add_stream("aac", rate=48000)
-        a.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
-        frame.sample_rate, frame.pts = 48000, 0
-        c.mux(a.encode(frame))
-        c.mux(a.encode(None))
+        add_silence(c)  # the stream exists, but no frame is ever written to it
     with pytest.raises(VideoError, match="no frames"):
         vio.probe(p)
 

@@ -108,11 +108,7 @@ def make_parser() -> argparse.ArgumentParser:
         help="every N steps save a snapshot OUT-stem_000N.ext next to OUT, print the loss "
         "and append it to OUT-stem.loss.tsv",
     )
-    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    g = p.add_argument_group("style options (defaults shown are the 'default' preset's)")
-    for f in fields():
-        add_config_flag(g, f, shown=getattr(PRESETS["default"], f.name))
+    _add_style_flags(p)
     p.set_defaults(func=cmd_stylize)
 
     # video ------------------------------------------------------------------------------------
@@ -132,17 +128,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--keep-frames", action="store_true", help="keep the folder of finished frames after the video is written"
     )
-    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=cmd_video, init_image=None, save_every=0)
     g = p.add_argument_group("video options")
     for f in video_fields():
         add_config_flag(g, f, shown=f.default)
-    # They set each shot's first frame; later frames start from the one before (--steps-later).
-    g = p.add_argument_group("style options (defaults shown are the 'default' preset's)")
-    for f in fields():
-        add_config_flag(g, f, shown=getattr(PRESETS["default"], f.name))
-
+    _add_style_flags(p)  # they set each shot's first frame; later frames start from the one before
     # presets --------------------------------------------------------------------------------
     p = sub.add_parser("presets", help="list the presets and what each sets", description="List the presets.")
     p.add_argument("--json", action="store_true", help="print them as JSON (help, changed fields, full config)")
@@ -197,6 +187,15 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def _add_style_flags(p: argparse.ArgumentParser) -> None:
+    """--json, -q and every StyleConfig field as a flag (a run's options, for stylize and video)."""
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    g = p.add_argument_group("style options (defaults shown are the 'default' preset's)")
+    for f in fields():
+        add_config_flag(g, f, shown=getattr(PRESETS["default"], f.name))
 
 
 def _one_line(e: BaseException) -> str:
