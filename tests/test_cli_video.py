@@ -117,3 +117,25 @@ def test_bad_options_are_usage_errors(capsys, tmp_path, style):
     rc, _, err = run(capsys, "video", clip, style, "-o", tmp_path / "o.gif")
     assert_one_line_error(rc, err)
     assert "unsupported output type '.gif'" in err
+
+
+def test_ctrl_c_stops_with_130_and_keeps_the_finished_frames(tmp_path, style):
+    clip = make_clip(tmp_path / "in.mp4", 8)
+    work = tmp_path / "out.mp4.frames"
+    args = ["video", str(clip), str(style), "-o", str(tmp_path / "out.mp4"), *FAST, "--steps-later", "6"]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    proc = subprocess.Popen([sys.executable, "-m", "painterly", *args], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (work / "000002.png").exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    kept = len(vio.finished_frames(work))
+    assert 2 <= kept < 8
+    assert f"stopped after {kept} of 8 frames" in err and "Traceback" not in err
