@@ -28,6 +28,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from .report import write_block
 from .runner import OUT, REPO, machine
 
 CLIP = REPO.parent / "shared" / "video" / "big_buck_bunny_5s.mp4"
@@ -45,8 +46,15 @@ def _frames(size: int, first: int, last: int) -> list[Image.Image]:
     return read_frames(CLIP, fs, max_frames=last)[first:]
 
 
-def run_mode(mode: str, size: int, first: int, last: int, budget: float = 1e9) -> dict:
-    """Make (or finish) one mode's frames; stop starting new frames after ``budget`` seconds."""
+def _folder(size: int, first: int, last: int, mode: str) -> Path:
+    return OUT / "video" / f"{size}_{first}-{last}" / mode
+
+
+def run_mode(mode: str, size: int, first: int, last: int, budget: float = 1e9, temporal_weight: float = 0) -> dict:
+    """Make (or finish) one mode's frames; stop starting new frames after ``budget`` seconds.
+
+    ``temporal_weight`` (video mode): a weight other than VideoConfig's default, kept in its own
+    folder (video_tw<weight>)."""
     from painterly.config import StyleConfig, VideoConfig
     from painterly.images import load_image
     from painterly.preview import preview
@@ -54,7 +62,8 @@ def run_mode(mode: str, size: int, first: int, last: int, budget: float = 1e9) -
     from painterly.video import stylize_video
     from painterly.videoio import finished_frames, save_frame
 
-    folder = OUT / "video" / f"{size}_{first}-{last}" / mode
+    vcfg = VideoConfig(temporal_weight=temporal_weight) if temporal_weight else VideoConfig()
+    folder = _folder(size, first, last, mode + (f"_tw{temporal_weight:g}" if temporal_weight else ""))
     folder.mkdir(parents=True, exist_ok=True)
     times_file = folder / "times.json"
     times: dict[str, float] = json.loads(times_file.read_text()) if times_file.is_file() else {}
@@ -82,7 +91,7 @@ def run_mode(mode: str, size: int, first: int, last: int, budget: float = 1e9) -
             if p.image is not None and time.perf_counter() - t_start > budget:
                 raise Cancelled
 
-        stylize_video(frames, style, cfg, VideoConfig(), on_progress=on_progress, on_frame=on_frame, done=done)
+        stylize_video(frames, style, cfg, vcfg, on_progress=on_progress, on_frame=on_frame, done=done)
     else:
         for i in range(len(done), len(frames)):
             if time.perf_counter() - t_start > budget:
@@ -91,6 +100,22 @@ def run_mode(mode: str, size: int, first: int, last: int, budget: float = 1e9) -
             out = preview(frames[i], style, size=size) if mode == "preview" else stylize(frames[i], style, cfg)
             keep(i, out, time.perf_counter() - t0)
     return {"done": len(finished_frames(folder)), "of": len(frames)}
+
+
+def _farneback_link(prev: Image.Image, cur: Image.Image):
+    """A Link from another flow method (Farnebäck 2003) than the engine's DIS: a second opinion
+    on consistency that the video mode has not been optimised against."""
+    import cv2
+    import numpy as np
+
+    from painterly.video import Link, consistency
+
+    def flow(a: Image.Image, b: Image.Image) -> np.ndarray:
+        ga, gb = (np.asarray(x.convert("L")) for x in (a, b))
+        return cv2.calcOpticalFlowFarneback(ga, gb, None, 0.5, 4, 15, 5, 5, 1.1, 0)
+
+    back = flow(cur, prev)
+    return Link(back, consistency(back, flow(prev, cur)))
 
 
 def score(size: int, first: int, last: int) -> dict:
@@ -103,21 +128,25 @@ def score(size: int, first: int, last: int) -> dict:
 
     frames = _frames(size, first, last)
     links = [Link.between(frames[i - 1], frames[i]) for i in range(1, len(frames))]
+    fb_links = [_farneback_link(frames[i - 1], frames[i]) for i in range(1, len(frames))]
     style = load_image(STYLE)
     rows = {}
-    for mode in MODES:
-        folder = OUT / "video" / f"{size}_{first}-{last}" / mode
+    extra = sorted(p.name for p in _folder(size, first, last, "").glob("video_tw*"))
+    for mode in (*MODES, *extra):
+        folder = _folder(size, first, last, mode)
         outs = finished_frames(folder)
         if len(outs) < len(frames):
             continue
         times = json.loads((folder / "times.json").read_text())
         t = [times[str(i)] for i in range(len(frames))]
         errs = [warping_error(outs[i - 1], outs[i], links[i - 1]) for i in range(1, len(frames))]
+        fb_errs = [warping_error(outs[i - 1], outs[i], fb_links[i - 1]) for i in range(1, len(frames))]
         styles = [style_score(o, style) for o in outs]
         contents = [content_score(o, f) for o, f in zip(outs, frames)]
         rows[mode] = {
             "warping_error": sum(errs) / len(errs),
             "warping_errors": errs,
+            "warping_error_farneback": sum(fb_errs) / len(fb_errs),
             "style": sum(styles) / len(styles),
             "content": sum(contents) / len(contents),
             "style_min": min(styles),
@@ -134,7 +163,7 @@ def side_by_side(size: int, first: int, last: int, picks: tuple[int, ...], path:
     from painterly.videoio import finished_frames
 
     frames = _frames(size, first, last)
-    rows = [frames] + [finished_frames(OUT / "video" / f"{size}_{first}-{last}" / m) for m in ("perframe", "video")]
+    rows = [frames] + [finished_frames(_folder(size, first, last, m)) for m in ("perframe", "video")]
     w, h = frames[0].size
     sheet = Image.new("RGB", (w * len(picks), h * len(rows)), "white")
     for r, row in enumerate(rows):
@@ -154,15 +183,18 @@ def video_md(res: dict) -> str:
         f"Command: `{res['command']}`. Style: the starry night. {last - first} consecutive frames; "
         f"{100 * res['unreliable']:.1f} % of the pixels have no reliable flow on average (left out of the warping error).",
         "",
-        "| mode | warping error (×1e-3) | vs per-frame | style score | content SSIM | first frame s | later frames s/frame |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| mode | warping error (×1e-3), DIS flow | vs per-frame | same, Farnebäck flow | vs per-frame | "
+        "style score | content SSIM | first frame s | later frames s/frame |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     base = res["rows"].get("perframe")
     for mode, r in res["rows"].items():
-        ratio = f"{r['warping_error'] / base['warping_error']:.2f}" if base else ""
+        ratio = f"{r['warping_error'] / base['warping_error']:.3f}" if base else ""
+        fb = r["warping_error_farneback"]
+        fb_ratio = f"{fb / base['warping_error_farneback']:.3f}" if base else ""
         lines.append(
-            f"| {mode} | {1e3 * r['warping_error']:.3f} | {ratio} | {r['style']:.3f} | {r['content']:.3f} | "
-            f"{r['first_s']:.1f} | {r['later_s']:.1f} |"
+            f"| {mode} | {1e3 * r['warping_error']:.3f} | {ratio} | {1e3 * fb:.3f} | {fb_ratio} | {r['style']:.3f} | "
+            f"{r['content']:.3f} | {r['first_s']:.1f} | {r['later_s']:.1f} |"
         )
     return "\n".join(lines)
 
@@ -173,17 +205,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", default="0:16", help="first:last (0-based, last excluded)")
     p.add_argument("--modes", default=",".join(MODES))
     p.add_argument("--budget", type=float, default=480, help="seconds; no new frame starts after this")
+    p.add_argument("--temporal-weight", type=float, default=0, help="video mode with another weight (own folder)")
     p.add_argument("--score", action="store_true", help="score the finished modes and print the table")
     args = p.parse_args(argv)
     first, last = (int(v) for v in args.frames.split(":"))
     if not args.score:
         for mode in args.modes.split(","):
-            print(mode, run_mode(mode, args.size, first, last, args.budget), flush=True)
+            print(mode, run_mode(mode, args.size, first, last, args.budget, args.temporal_weight), flush=True)
         return 0
     res = score(args.size, first, last)
     res.update(machine=machine(), command=f"python -m benchmarks.video --size {args.size} --frames {args.frames}")
     (REPO / "benchmarks" / "results" / f"video_{args.size}.json").write_text(json.dumps(res, indent=1))
-    print(video_md(res))
+    md = video_md(res)
+    write_block(REPO / "benchmarks" / "RESULTS.md", f"video-{args.size}", md)
+    print(md)
     return 0
 
 
