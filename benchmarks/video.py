@@ -179,7 +179,7 @@ def video_md(res: dict) -> str:
     lines = [
         f"### Video at {res['size']} px: frames {first + 1}-{last} of the shared clip",
         "",
-        f"Measured {m['date']} on {m['cpu']}, {m['cores']} cores, torch {m['torch']}. "
+        f"Scored {m['date']} (the frames timed as they were made, under the CPU lock) on {m['cpu']}, {m['cores']} cores, torch {m['torch']}. "
         f"Command: `{res['command']}`. Style: the starry night. {last - first} consecutive frames; "
         f"{100 * res['unreliable']:.1f} % of the pixels have no reliable flow on average (left out of the warping error).",
         "",
