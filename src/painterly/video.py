@@ -24,9 +24,11 @@ from typing import Callable, Optional, Sequence
 
 import cv2
 import numpy as np
+import torch
 from PIL import Image
 
 from .config import DEFAULT, StyleConfig, VideoConfig
+from .losses import TemporalTarget
 from .plan import RunPlan
 from .stylize import Cancelled, Progress, Styles, stylize
 
@@ -243,10 +245,6 @@ def stylize_video(
     return outputs
 
 
-def _target(carried: np.ndarray, weight: np.ndarray, strength: float):
-    import torch
-
-    from .losses import TemporalTarget
-
+def _target(carried: np.ndarray, weight: np.ndarray, strength: float) -> TemporalTarget:
     image = torch.from_numpy(np.ascontiguousarray(carried.transpose(2, 0, 1)))[None]  # (1, 3, H, W)
     return TemporalTarget(image, torch.from_numpy(weight)[None, None], strength)

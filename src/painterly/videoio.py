@@ -9,12 +9,11 @@ video frame has nothing behind it to show through). Torch-free, like ``images``.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Union
+from typing import Iterable, Optional, Union
 
 import av
 import av.error
@@ -297,10 +296,3 @@ def write_frames_folder(frames: Iterable[Image.Image], out: PathLike) -> Path:
     for i, img in enumerate(frames):
         save_frame(img, out, i)
     return out
-
-
-def remove_tree(path: PathLike) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-
-
-ProbeFn = Callable[[PathLike], VideoInfo]
