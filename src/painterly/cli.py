@@ -1,6 +1,7 @@
 """The `painterly` command: a thin layer that gathers options, calls the engine and reports.
 
     painterly stylize photo.jpg painting.jpg -o out.png --size 512
+    painterly video clip.mp4 painting.jpg -o out.mp4 --size 512
     painterly presets
     painterly preview photo.jpg painting.jpg -o quick.png
     painterly app | painterly worker
@@ -20,10 +21,12 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, Optional, Sequence
 
@@ -31,11 +34,21 @@ from PIL import Image
 
 from . import __version__
 from .batch.plan import DEFAULT_TEMPLATE
-from .config import PRESET_HELP, PRESETS, ConfigError, StyleConfig, fields, preset, preset_diff
+from .config import (
+    PRESET_HELP,
+    PRESETS,
+    ConfigError,
+    StyleConfig,
+    VideoConfig,
+    fields,
+    preset,
+    preset_diff,
+    video_fields,
+)
 from .flags import add_config_flag, as_flag, config_field, flag_message
-from .images import SAVE_FORMATS, ImageError, load_image, save_image
+from .images import SAVE_FORMATS, ImageError, load_image, save_image, write_atomic
 from .plan import RunPlan
-from .reporter import ProgressReporter
+from .reporter import ProgressReporter, VideoReporter
 
 if TYPE_CHECKING:
     from .stylize import Progress
@@ -96,13 +109,31 @@ def make_parser() -> argparse.ArgumentParser:
         help="every N steps save a snapshot OUT-stem_000N.ext next to OUT, print the loss "
         "and append it to OUT-stem.loss.tsv",
     )
-    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    g = p.add_argument_group("style options (defaults shown are the 'default' preset's)")
-    for f in fields():
-        add_config_flag(g, f, shown=getattr(PRESETS["default"], f.name))
+    _add_style_flags(p)
     p.set_defaults(func=cmd_stylize)
 
+    # video ------------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "video",
+        help="repaint a video (or a folder of frames) without flicker, frame by frame, resumable",
+        description="Repaint the video IN in the style of STYLE, each frame kept consistent with the one "
+        "before along the optical flow (Ruder et al. 2016). Finished frames are kept as they are made; "
+        "Ctrl-C stops, and the same command run again resumes at the first unfinished frame.",
+    )
+    p.add_argument("input", metavar="IN", help="the video (any common format) or a folder of frames")
+    p.add_argument("styles", metavar="STYLE", nargs="+", help="the painting(s)")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output .mp4 or .mov, or a folder for frames")
+    p.add_argument("--preset", default="default", choices=tuple(PRESETS), help="starting values [default: default]")
+    p.add_argument("--frames", type=int, default=0, metavar="N", help="only the first N frames (0 = all)")
+    p.add_argument("--fps", type=float, default=0.0, help="frame rate of a video made from a folder [default: 25]")
+    p.add_argument(
+        "--keep-frames", action="store_true", help="keep the folder of finished frames after the video is written"
+    )
+    p.set_defaults(func=cmd_video, init_image=None, save_every=0)
+    g = p.add_argument_group("video options")
+    for f in video_fields():
+        add_config_flag(g, f, shown=f.default)
+    _add_style_flags(p)  # they set each shot's first frame; later frames start from the one before
     # presets --------------------------------------------------------------------------------
     p = sub.add_parser("presets", help="list the presets and what each sets", description="List the presets.")
     p.add_argument("--json", action="store_true", help="print them as JSON (help, changed fields, full config)")
@@ -213,6 +244,15 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def _add_style_flags(p: argparse.ArgumentParser) -> None:
+    """--json, -q and every StyleConfig field as a flag (a run's options, for stylize and video)."""
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    g = p.add_argument_group("style options (defaults shown are the 'default' preset's)")
+    for f in fields():
+        add_config_flag(g, f, shown=getattr(PRESETS["default"], f.name))
 
 
 def _one_line(e: BaseException) -> str:
@@ -419,6 +459,133 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if stopped else EXIT_OK
 
 
+def cmd_video(args: argparse.Namespace) -> int:
+    """painterly video: a clip frame by frame, kept in a folder as made, resumable, then encoded."""
+    from . import videoio as vio
+
+    out = vio.check_output(args.output)
+    check_not_an_input(out, [args.input, *args.styles])
+    if args.frames < 0 or args.fps < 0:
+        raise UsageError("--frames and --fps must be 0 (automatic) or more")
+    cfg = build_config(args)
+    try:
+        vcfg = VideoConfig(**{f.name: getattr(args, f.name) for f in video_fields() if hasattr(args, f.name)})
+    except ConfigError as e:
+        raise UsageError(flag_message(str(e))) from None
+    info = vio.probe(args.input)
+    styles = [load_image(s, name="style image") for s in args.styles]
+
+    from .stylize import Cancelled
+    from .vgg import WeightsError
+    from .video import VideoProgress, frame_size, stylize_video
+
+    try:
+        size = frame_size(cfg, info.width, info.height, n_styles=len(styles))
+    except ConfigError as e:
+        raise UsageError(flag_message(str(e))) from None
+    frames = vio.read_frames(args.input, size, max_frames=args.frames or None)
+    work = out if out.suffix == "" else out.with_name(out.name + ".frames")
+    manifest = {
+        "input": str(Path(args.input).resolve()),
+        "frames": len(frames),
+        "size": list(size),
+        "styles": [str(Path(s).resolve()) for s in args.styles],
+        "config": cfg.to_dict(),
+        "video": vcfg.to_dict(),
+    }
+    done = _video_workdir(work, manifest)[: len(frames)]
+    reporter = VideoReporter(sys.stderr, quiet=args.quiet)
+    if done:
+        reporter.note(f"painterly: resuming at frame {len(done) + 1} of {len(frames)} (frames kept in {work})")
+    else:
+        reporter.note(f"painterly: {len(frames)} frames at {size[0]}x{size[1]}; finished frames go to {work}")
+
+    with _stop_on(signal.SIGINT) as stop:
+
+        def on_progress(p: VideoProgress) -> None:
+            reporter.update(p, latest=str(work / vio.frame_name(p.frame)) if p.image is not None else "")
+            if stop.is_set():
+                reporter.note("stopping: finished frames are kept; run the same command again to resume")
+                raise Cancelled
+
+        t0 = time.perf_counter()
+        try:
+            result = stylize_video(
+                frames,
+                styles,
+                cfg,
+                vcfg,
+                on_progress=on_progress,
+                on_frame=lambda i, img: vio.save_frame(img, work, i),
+                done=done,
+            )
+        except WeightsError as e:
+            raise CliError(_one_line(e)) from None
+        finally:
+            reporter.close()
+        seconds = time.perf_counter() - t0
+
+    finished = len(result) == len(frames)
+    if finished and out.suffix:
+        fps = info.fps
+        if info.source is None and args.fps:  # a folder of frames has no rate of its own
+            fps = Fraction(args.fps).limit_denominator(1001)
+        vio.write_video(result, out, fps, audio_from=info.source if info.has_audio else None)
+        if not args.keep_frames:
+            shutil.rmtree(work)
+    if not args.quiet:
+        if finished:
+            how = f"{len(result)} frames, {size[0]}x{size[1]}, {seconds:.1f} s"
+            print(f"painterly: wrote {out} ({how})", file=sys.stderr)
+        else:
+            print(f"painterly: stopped after {len(result)} of {len(frames)} frames; kept in {work}", file=sys.stderr)
+    if args.json:
+        summary = {
+            "output": str(out) if finished else None,
+            "frames": len(frames),
+            "done": len(result),
+            "resumed_at": len(done),
+            "size": list(size),
+            "seconds": round(seconds, 3),
+            "stopped_early": not finished,
+            "work_dir": str(work),
+            "preset": args.preset,
+            "config": cfg.to_dict(),
+            "video": vcfg.to_dict(),
+        }
+        print(json.dumps(summary))
+    return EXIT_OK if finished else EXIT_INTERRUPTED
+
+
+VIDEO_MANIFEST = "painterly-video.json"
+
+
+def _video_workdir(work: Path, manifest: dict[str, Any]) -> list[Image.Image]:
+    """Create the frames folder, or reopen it for a resume: the frames already made there.
+
+    A folder made for another clip or other settings is refused rather than mixed in.
+    """
+    from .videoio import finished_frames
+
+    record = work / VIDEO_MANIFEST
+    if work.is_dir() and record.is_file():
+        try:
+            old = json.loads(record.read_text())
+        except (OSError, ValueError):
+            old = None
+        if old != manifest:
+            raise CliError(
+                f"{work} holds frames made from another clip or with other settings; "
+                "remove it, or choose another output"
+            )
+        return finished_frames(work)
+    if work.is_dir() and any(work.iterdir()):
+        raise CliError(f"{work} exists and is not empty; choose an empty or new folder")
+    work.mkdir(exist_ok=True)
+    write_atomic(record, json.dumps(manifest, indent=1).encode())
+    return []
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     """painterly presets: each preset, its help and the fields it sets."""
     if args.json:
@@ -619,7 +786,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             raise UsageError(
-                "choose a command: stylize, batch, presets, preview, app or worker (see 'painterly --help')"
+                "choose a command: stylize, video, batch, presets, preview, app or worker (see 'painterly --help')"
             )
         return args.func(args)
     except SystemExit as e:  # --help and --version print, then exit through argparse

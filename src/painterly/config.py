@@ -196,8 +196,13 @@ def fields() -> tuple[dataclasses.Field, ...]:
     return dataclasses.fields(StyleConfig)
 
 
-def validate(cfg: StyleConfig) -> None:
-    """Raise ConfigError naming the first option that cannot work."""
+def video_fields() -> tuple[dataclasses.Field, ...]:
+    """VideoConfig's fields (it is defined below), for the video command's flags."""
+    return dataclasses.fields(VideoConfig)
+
+
+def check_fields(cfg: Any) -> None:
+    """Each field of a config dataclass against its type, choices, min and max (ConfigError)."""
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         meta = f.metadata
@@ -234,6 +239,11 @@ def validate(cfg: StyleConfig) -> None:
                 isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 for v in value
             ):
                 raise ConfigError(f"{f.name} must be non-negative numbers, got {value!r}")
+
+
+def validate(cfg: StyleConfig) -> None:
+    """Raise ConfigError naming the first option that cannot work."""
+    check_fields(cfg)
     if not cfg.content_layers and not cfg.style_layers:
         raise ConfigError("at least one content or style layer is needed")
     if cfg.style_layer_weights and len(cfg.style_layer_weights) != len(cfg.style_layers):
@@ -327,3 +337,57 @@ def preset_diff(name: str) -> dict[str, Any]:
     return {
         f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if getattr(cfg, f.name) != getattr(base, f.name)
     }
+
+
+# --- video ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    """The options of a video that a single picture does not have (``stylize_video``).
+
+    Its own small config, beside StyleConfig rather than inside it: StyleConfig's fields are
+    every picture's CLI flags, studio widgets and job record, and these mean nothing for a
+    picture. Each frame is still stylised with a StyleConfig; this says how frames are chained
+    (Ruder, Dosovitskiy & Brox 2016, "Artistic style transfer for videos").
+    """
+
+    # On the scale of the content and style terms (together ~3e5 at the default weights): 1e8
+    # brought the warping error between frames from ~6e-5 to ~1e-5 at 256 px on the shared clip
+    # for a style loss 1 % higher (benchmarks/RESULTS.md, "Video").
+    temporal_weight: float = _f(
+        1e8,
+        "Weight of the temporal loss: how strongly each frame keeps to the previous stylised frame "
+        "carried along the optical flow, where the flow is reliable (0 = frames on their own).",
+        min=0.0,
+    )
+    steps_later: int = _f(
+        20,
+        "Optimisation steps for each frame after the first of a shot, which starts from the previous "
+        "stylised frame carried along the flow (the first frame of a shot takes the style options' steps).",
+        min=1,
+        max=100_000,
+    )
+    shot_change: float = _f(
+        0.5,
+        "A frame where more than this fraction of the pixels has no reliable flow from the previous "
+        "frame starts a new shot: the chain restarts as from a first frame (1 = never).",
+        min=0.0,
+        max=1.0,
+    )
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+    def replace(self, **changes: Any) -> VideoConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VideoConfig:
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown video option(s): {', '.join(unknown)}")
+        return cls(**data)

@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 from typing import Any
 
-from .config import fields
+from .config import fields, video_fields
 
 # Metavars that read better than the type's default.
 METAVARS = {"size": "PX", "steps": "N", "weights": "PATH", "seed": "N", "threads": "N"}
@@ -75,7 +75,7 @@ def add_config_flag(group: Any, f: dataclasses.Field, *, default: Any = argparse
 
 def flag_message(message: str) -> str:
     """ConfigError names fields ("size must be ..."); on the command line, name the flag."""
-    for f in fields():
+    for f in (*fields(), *video_fields()):
         if message.startswith((f.name + " ", f.name + ":")):
             return flag(f.name) + message[len(f.name) :]
     return message

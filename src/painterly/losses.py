@@ -7,6 +7,7 @@ layer l has N_l = C feature maps of size M_l = H*W.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Literal, Sequence
 
 import torch
@@ -285,3 +286,32 @@ def style_distance(
         return w2_loss(features, target)
     assert projections is not None
     return sliced_loss(features, target, projections)
+
+
+def temporal_loss(image: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Ruder et al. (2016), eq. 3: (1/D) * sum(c * (x - w)^2) over the D = C*H*W pixel values.
+
+    ``image`` and ``target`` (B, 3, H, W); ``weight`` the per-pixel c in [0, 1], (B, 1, H, W).
+    """
+    return (weight * (image - target) ** 2).sum() / image[:1].numel()
+
+
+@dataclass(frozen=True)
+class TemporalTarget:
+    """What a video frame keeps to: the previous stylised frame warped along the flow, and where.
+
+    ``image`` (1, 3, H, W) in [0, 1]; ``weight`` (1, 1, H, W), Ruder's c: 1 where the flow is
+    reliable, 0 at occlusions and motion boundaries; ``strength`` the temporal loss weight.
+    """
+
+    image: torch.Tensor
+    weight: torch.Tensor
+    strength: float
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        """The weighted temporal loss of ``x`` (at any scale: the target follows x's size)."""
+        image, weight = self.image.to(x.device), self.weight.to(x.device)
+        if image.shape[-2:] != x.shape[-2:]:
+            image = F.interpolate(image, size=x.shape[-2:], mode="bilinear", align_corners=False)
+            weight = F.interpolate(weight, size=x.shape[-2:], mode="area")
+        return self.strength * temporal_loss(x, image, weight)

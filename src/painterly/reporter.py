@@ -14,6 +14,7 @@ from .plan import RunPlan
 
 if TYPE_CHECKING:
     from .stylize import Progress
+    from .video import VideoProgress
 
 
 def clock(seconds: Optional[float]) -> str:
@@ -111,3 +112,36 @@ class ProgressReporter(LiveLine):
             self.draw(self.line(p, bar=True), force=last or bool(note))
         elif (self.due(p.step / p.steps) or last) and not note:  # the note already said where we are
             self.note(self.line(p, bar=False))
+
+
+class VideoReporter(LiveLine):
+    """Progress of a video run on stderr: frames done / total, the current frame's step, time
+    per frame, ETA and where the latest frame is (open it to watch the run). A live line on a
+    terminal; elsewhere a line per finished frame."""
+
+    def __init__(self, stream: TextIO, *, quiet: bool = False) -> None:
+        super().__init__(stream, quiet=quiet)
+        self.latest = ""
+
+    def line(self, p: VideoProgress) -> str:
+        width = len(str(p.frames))
+        step = f"  step {p.step.step}/{p.step.steps}" if p.step is not None else ""
+        shot = "  new shot" if p.new_shot and p.step is not None else ""
+        per = f"{p.frame_seconds:.1f} s/frame" if p.frame_seconds is not None else "-- s/frame"
+        latest = f"  latest {self.latest}" if self.latest else ""
+        return (
+            f"frame {p.done:>{width}}/{p.frames} done{step}{shot}  {per}  "
+            f"{clock(p.elapsed)} elapsed  ETA {clock(p.eta)}{latest}"
+        )
+
+    def update(self, p: VideoProgress, latest: str = "") -> None:
+        """Show p; ``latest`` names the file of the frame just finished."""
+        if self.quiet:
+            return
+        if latest:
+            self.latest = latest
+        finished = p.step is None
+        if self.tty:
+            self.draw(self.line(p), force=finished)
+        elif finished:
+            self.note(self.line(p))

@@ -23,6 +23,7 @@ from . import precision as prec
 from .config import DEFAULT, StyleConfig
 from .losses import (
     STYLE_LOSS_SCALE,
+    TemporalTarget,
     blend_statistics,
     content_loss,
     default_layer_weights,
@@ -90,6 +91,7 @@ def stylize(
     on_progress: Optional[ProgressCallback] = None,
     init_image: Optional[Image.Image] = None,
     start_step: int = 0,
+    temporal: Optional[TemporalTarget] = None,
 ) -> Image.Image:
     """Repaint ``content`` in the style of ``styles``.
 
@@ -104,6 +106,8 @@ def stylize(
             resume from with ``start_step``.
         start_step: resume a run: skip this many steps of the schedule, starting from
             ``init_image`` (a Progress.image saved at that step).
+        temporal: a video frame's temporal loss term (the previous stylised frame, warped;
+            see painterly.video), added to the loss as "temporal".
 
     Returns:
         The stylised image, long side ``config.size``, the content's aspect ratio. If the
@@ -219,6 +223,8 @@ def stylize(
                     )
                 if config.tv_weight:
                     terms["tv"] = config.tv_weight * tv_loss(x)
+                if temporal is not None:
+                    terms["temporal"] = temporal.loss(x)
                 total = sum(terms.values())
                 value = float(total.detach())
                 # The loss is of x as it is now, before the optimiser moves it: remember the
