@@ -223,11 +223,23 @@ def luminance_transfer(result: Image.Image, content: Image.Image, strength: floa
     """
     if strength <= 0:
         return result
-    res = _arr(result)
-    con = _arr(content.resize(result.size, Image.Resampling.BICUBIC))
-    yiq_r, yiq_c = res @ _RGB2YIQ.T, con @ _RGB2YIQ.T
-    mixed = np.concatenate([yiq_r[..., :1], yiq_c[..., 1:]], axis=-1) @ _YIQ2RGB.T
-    return _img((1 - strength) * res + strength * mixed)
+    out = np.array(result.convert("RGB"))
+    keep_colours(out, content, strength)
+    return Image.fromarray(out, "RGB")
+
+
+def keep_colours(result: np.ndarray, content: Image.Image, strength: float = 1.0) -> None:
+    """luminance_transfer in place on a (H, W, 3) uint8 or uint16 array, ROWS rows at a time (for
+    prints: float64 copies of a whole 8192 px picture would take several GB)."""
+    top = float(np.iinfo(result.dtype).max)
+    con_all = content.convert("RGB").resize((result.shape[1], result.shape[0]), Image.Resampling.BICUBIC)
+    for r in range(0, result.shape[0], ROWS):
+        res = result[r : r + ROWS].astype(np.float64) / top
+        con = np.asarray(con_all.crop((0, r, con_all.width, min(r + ROWS, con_all.height))), np.float64) / 255.0
+        yiq_r, yiq_c = res @ _RGB2YIQ.T, con @ _RGB2YIQ.T
+        mixed = np.concatenate([yiq_r[..., :1], yiq_c[..., 1:]], axis=-1) @ _YIQ2RGB.T
+        band = (1 - strength) * res + strength * mixed
+        result[r : r + ROWS] = np.clip(band * top + 0.5, 0, top).astype(result.dtype)
 
 
 def _luma(a: np.ndarray) -> np.ndarray:
@@ -294,7 +306,21 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
 
 def to_image(t: torch.Tensor) -> Image.Image:
     """Float tensor (1, 3, H, W) or (3, H, W), any range -> PIL RGB (clamped to [0, 1])."""
+    return Image.fromarray(to_array(t, 8), "RGB")
+
+
+ROWS = 256  # rows converted at a time: a print is never copied whole in float
+
+
+def to_array(t: torch.Tensor, depth: int = 8) -> np.ndarray:
+    """Float tensor (1, 3, H, W) or (3, H, W), any range -> (H, W, 3) uint8 or uint16 (depth 16),
+    clamped to [0, 1]; a band of ROWS rows at a time, so the only full-size copy is the result."""
     if t.dim() == 4:
         t = t[0]
-    a = t.detach().float().clamp(0, 1).mul(255).add(0.5).to("cpu").permute(1, 2, 0).numpy()
-    return Image.fromarray(a.astype(np.uint8), "RGB")
+    top, kind = (255, np.uint8) if depth == 8 else (65535, np.uint16)
+    h, w = t.shape[-2:]
+    out = np.empty((h, w, 3), kind)
+    for r in range(0, h, ROWS):
+        band = t[:, r : r + ROWS].detach().float().clamp(0, 1).mul(top).add(0.5).to("cpu")
+        out[r : r + ROWS] = band.permute(1, 2, 0).numpy().astype(kind)
+    return out
