@@ -175,8 +175,9 @@ def print_info(source: ImageSource) -> PrintInfo:
         return PrintInfo()
     if icc is not None and icc[16:20] != b"RGB ":  # ICC header: the data colour space at bytes 16-19
         icc = None
-    ok = dpi is not None and len(dpi) == 2 and all(float(v) > 0 for v in dpi)
-    return PrintInfo(icc, (float(dpi[0]), float(dpi[1])) if ok else None)
+    if dpi is None or len(dpi) != 2 or not all(float(v) > 0 for v in dpi):
+        return PrintInfo(icc)
+    return PrintInfo(icc, (float(dpi[0]), float(dpi[1])))
 
 
 def _as_file(source: ImageSource) -> Union[str, os.PathLike, BinaryIO]:
