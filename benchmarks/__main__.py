@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
             done = {(r["size"], r["block"]) for r in res["rows"]}
             kept = [r for r in json.loads(old.read_text())["rows"] if (r["size"], r["block"]) not in done]
             res["rows"] = sorted(kept + res["rows"], key=lambda r: (r["size"], r["block"]))
+        from .prints import replan
+
+        replan(res["rows"])
         _dump("prints", res)
         blocks["prints"] = prints_md(res)
 

@@ -53,6 +53,33 @@ def one(size: int, steps: int, block: int, out: Path) -> None:
                                                 "s_per_step": float(np.median(per)) if len(per) else stamps[0]}))  # fmt: skip
 
 
+def piece(size: int, start: int, stop: int, init: Path | None, out: Path, budget: str) -> None:
+    """Steps start+1..stop of the default preset at ``size`` (in its own process), resumed from
+    ``init`` (the picture at step ``start``); saves out/step_STOP.png and out/piece.json. A full
+    4096 px run takes longer than the ~10 min a benchmark may hold the shared machine, so it is
+    run in pieces; each resume starts L-BFGS afresh from the 8-bit picture."""
+    from painterly import images as im
+    from painterly.config import preset
+    from painterly.stylize import Cancelled, stylize
+
+    (content, style), = pairs(1)[0][:1]
+    cfg = preset("default", size=size, max_memory=budget, preview_every=1)
+    t0 = time.perf_counter()
+    log: list[dict] = []
+
+    def on_progress(p) -> None:
+        log.append({"step": p.step, "scale": p.scale, "size": p.size, "block": p.block, "loss": p.loss,
+                    "elapsed": time.perf_counter() - t0})  # fmt: skip
+        if p.step == stop:
+            p.image.save(out / f"step_{stop}.png")
+            raise Cancelled
+
+    init_img = im.load_image(init) if init else None
+    stylize(im.load_image(content), im.load_image(style), cfg, on_progress=on_progress, init_image=init_img,
+            start_step=start)  # fmt: skip
+    (out / f"piece_{start}_{stop}.json").write_text(json.dumps({"log": log, "config": cfg.to_dict()}))
+
+
 def seam_ratio(img: Image.Image, block: int) -> dict:
     """Mean gradient magnitude of the luminance on the block boundaries (the pixel pairs across
     each core edge) against the mean over all other neighbouring pairs. 1.0 = no seam."""
@@ -99,10 +126,21 @@ def prints_report(sizes: Sequence[int], steps: int, blocks: Sequence[int], log=p
                    "others_cores": p.others_cores, "error": "" if ok else p.stderr[-300:]}  # fmt: skip
             if ok and block:
                 row["seam"] = seam_ratio(Image.open(out / "output.png"), block)
+                whole = OUT / "prints" / f"{size}_0" / "output.png"
+                if whole.is_file():  # the same lines of the whole-image run: the picture's own edges there
+                    row["seam_whole"] = seam_ratio(Image.open(whole), block)
             rows.append(row)
             log(f"  {'ok' if ok else 'FAILED'}: {p.wall:.0f} s, peak {p.peak_rss_mb:.0f} MiB (plan {pred:.0f}), "
                 f"{times.get('s_per_step', float('nan')):.2f} s/step, others used {p.others_cores:.2f} cores")  # fmt: skip
     return {"rows": rows}
+
+
+def replan(rows: list[dict]) -> None:
+    """The plan's prediction for each measured row, from the memory model as it is now."""
+    from painterly.plan import predict_peak
+
+    for r in rows:
+        r["predicted_mb"] = predict_peak(_config(r["size"], r["steps"], r["block"]), tuple(r["wh"]), r["steps"], r["block"]) / 2**20
 
 
 def prints_md(res: dict) -> str:
@@ -112,7 +150,7 @@ def prints_md(res: dict) -> str:
         "",
         "Default preset, one scale at the full size, from the photo (chelsea x starry night); MiB = ru_maxrss/1024.",
         "",
-        "| size | mode | steps | s/step | peak RSS MiB | plan MiB | plan error | seam ratio | others' cores |",
+        "| size | mode | steps | s/step | peak RSS MiB | plan MiB | plan error | seam ratio (same lines, whole run) | others' cores |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in res["rows"]:
@@ -122,6 +160,8 @@ def prints_md(res: dict) -> str:
             continue
         err = (r["predicted_mb"] - r["peak_rss_mb"]) / r["peak_rss_mb"] * 100
         seam = f"{r['seam']['ratio']:.3f}" if r.get("seam") else ""
+        if r.get("seam_whole"):
+            seam += f" (whole: {r['seam_whole']['ratio']:.3f})"
         lines.append(f"| {r['wh'][0]}x{r['wh'][1]} | {mode} | {r['steps']} | {r['s_per_step']:.1f} | "
                      f"{r['peak_rss_mb']:.0f} | {r['predicted_mb']:.0f} | {err:+.0f} % | {seam} | {r['others_cores']:.2f} |")  # fmt: skip
     return "\n".join(lines)
@@ -135,12 +175,22 @@ def main(argv: list[str] | None = None) -> int:
     o.add_argument("--steps", type=int, required=True)
     o.add_argument("--block", type=int, default=0)
     o.add_argument("--out", type=Path, required=True)
+    pc = sub.add_parser("piece")
+    pc.add_argument("--size", type=int, default=4096)
+    pc.add_argument("--start", type=int, default=0)
+    pc.add_argument("--stop", type=int, required=True)
+    pc.add_argument("--init", type=Path)
+    pc.add_argument("--max-memory", default="6GB")
+    pc.add_argument("--out", type=Path, required=True)
     s = sub.add_parser("seam")
     s.add_argument("image", type=Path)
     s.add_argument("--block", type=int, required=True)
     args = p.parse_args(argv)
     if args.cmd == "one":
         one(args.size, args.steps, args.block, args.out)
+    elif args.cmd == "piece":
+        args.out.mkdir(parents=True, exist_ok=True)
+        piece(args.size, args.start, args.stop, args.init, args.out, args.max_memory)
     else:
         print(json.dumps(seam_ratio(Image.open(args.image), args.block)))
     return 0
