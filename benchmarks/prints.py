@@ -123,7 +123,8 @@ def prints_report(sizes: Sequence[int], steps: int, blocks: Sequence[int], log=p
             pred = predict_peak(cfg, size_wh, steps, block) / 2**20
             row = {"size": size, "wh": list(size_wh), "block": block, "steps": steps, "ok": ok, "wall": p.wall,
                    "peak_rss_mb": p.peak_rss_mb, "predicted_mb": pred, "s_per_step": times.get("s_per_step"),
-                   "others_cores": p.others_cores, "error": "" if ok else p.stderr[-300:]}  # fmt: skip
+                   "others_cores": p.others_cores, "error": "" if ok else p.stderr[-300:],
+                   "date": time.strftime("%H:%M UTC", time.gmtime())}  # fmt: skip
             if ok and block:
                 row["seam"] = seam_ratio(Image.open(out / "output.png"), block)
                 whole = OUT / "prints" / f"{size}_0" / "output.png"
@@ -146,12 +147,14 @@ def replan(rows: list[dict]) -> None:
 def prints_md(res: dict) -> str:
     m = res["machine"]
     lines = [
-        f"Measured {m['date']} on {m['cpu']}, {m['cores']} cores, torch {m['torch']}. Command: `{res['command']}`.",
+        f"Measured on {m['cpu']} (2 cores, AMX: bf16), torch {m['torch']}, {m['date'][:10]}; each size by "
+        "`python -m benchmarks --only prints --print-sizes SIZE --print-steps N --print-blocks BLOCKS` "
+        f"(the last: `{res['command']}`), under the shared machine's CPU lock.",
         "",
         "Default preset, one scale at the full size, from the photo (chelsea x starry night); MiB = ru_maxrss/1024.",
         "",
-        "| size | mode | steps | s/step | peak RSS MiB | plan MiB | plan error | seam ratio (same lines, whole run) | others' cores |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| size | mode | steps | s/step | peak RSS MiB | plan MiB | plan error | seam ratio (same lines, whole run) | others' cores | at |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in res["rows"]:
         mode = f"blocks of {r['block']}" if r["block"] else "whole"
@@ -163,7 +166,8 @@ def prints_md(res: dict) -> str:
         if r.get("seam_whole"):
             seam += f" (whole: {r['seam_whole']['ratio']:.3f})"
         lines.append(f"| {r['wh'][0]}x{r['wh'][1]} | {mode} | {r['steps']} | {r['s_per_step']:.1f} | "
-                     f"{r['peak_rss_mb']:.0f} | {r['predicted_mb']:.0f} | {err:+.0f} % | {seam} | {r['others_cores']:.2f} |")  # fmt: skip
+                     f"{r['peak_rss_mb']:.0f} | {r['predicted_mb']:.0f} | {err:+.0f} % | {seam} | {r['others_cores']:.2f} | "
+                     f"{r.get('date', '')} |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -182,12 +186,22 @@ def main(argv: list[str] | None = None) -> int:
     pc.add_argument("--init", type=Path)
     pc.add_argument("--max-memory", default="6GB")
     pc.add_argument("--out", type=Path, required=True)
+    sub.add_parser("table", help="re-plan the measured rows with the model as it is now; rewrite RESULTS.md's table")
     s = sub.add_parser("seam")
     s.add_argument("image", type=Path)
     s.add_argument("--block", type=int, required=True)
     args = p.parse_args(argv)
     if args.cmd == "one":
         one(args.size, args.steps, args.block, args.out)
+    elif args.cmd == "table":
+        from . import report
+
+        path = REPO / "benchmarks" / "results" / "prints.json"
+        res = json.loads(path.read_text())
+        replan(res["rows"])
+        path.write_text(json.dumps(res, indent=1, default=str))
+        report.write_block(REPO / "benchmarks" / "RESULTS.md", "prints", prints_md(res))
+        print(prints_md(res))
     elif args.cmd == "piece":
         args.out.mkdir(parents=True, exist_ok=True)
         piece(args.size, args.start, args.stop, args.init, args.out, args.max_memory)

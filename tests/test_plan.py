@@ -180,17 +180,18 @@ def test_tiles_cover_the_image_once_with_clipped_margins():
 
 
 def test_plan_runs_whole_where_it_fits_and_in_blocks_where_not():
-    cfg = StyleConfig(size=4096, max_memory="6GB")
+    cfg = StyleConfig(size=4096, max_memory="8GB")
     mem = RunPlan.build(cfg, 3000, 2000).memory(cfg)
     assert [s.size for s in mem.scales] == [(512, 341), (1024, 683), (2048, 1365), (4096, 2731)]
     assert [s.block for s in mem.scales[:-1]] == [0, 0, 0]  # the coarse scales run whole
     last = mem.scales[-1]
     assert last.block and last.block % 16 == 0 and last.tiles > 1 and mem.halo == 160
-    assert mem.peak <= 6 * 10**9 and all(s.peak <= mem.budget for s in mem.scales)
-    # more memory, bigger blocks; enough memory, no blocks
-    roomy = RunPlan.build(cfg, 3000, 2000).memory(cfg, 8 * 10**9).scales[-1]
-    assert roomy.block > last.block
-    assert RunPlan.build(cfg, 3000, 2000).memory(cfg, 10**12).scales[-1].block == 0
+    assert mem.peak <= 8 * 10**9 and all(s.peak <= mem.budget for s in mem.scales)
+    # less memory, smaller blocks, and the 2048 px scale in two strips of 1376 px
+    tight = RunPlan.build(cfg, 3000, 2000).memory(cfg, 6 * 10**9)
+    assert tight.scales[-1].block < last.block and tight.peak <= 6 * 10**9
+    assert (tight.scales[2].block, tight.scales[2].tiles) == (1376, 2)
+    assert RunPlan.build(cfg, 3000, 2000).memory(cfg, 10**12).scales[-1].block == 0  # room for all
     # forced block size (tests, or a user who knows), at every scale larger than it
     forced_cfg = cfg.replace(block_size=1008)
     forced = RunPlan.build(forced_cfg, 3000, 2000).memory(forced_cfg, 10**12)

@@ -223,13 +223,22 @@ def tiles(width: int, height: int, block: int, halo: int) -> tuple[Tile, ...]:
 #   L-BFGS history: two vectors per entry, up to lbfgs_history() entries
 #   content targets: the content layers' activations of the photo, kept fp32
 #   the autograd graph of the whole image or of one padded block: bytes per activation element
-#     of the layers up to the deepest one                                         GRAPH_BYTES
-BASE_BYTES = 785 * 2**20
+#     kept, over the layers up to the deepest one                                 GRAPH_BYTES
+#   the backward pass's own buffers (gradients of the full-resolution maps), per pixel of the
+#     graph                                                                       BACKWARD_BYTES
+# Fitted (least squares, 3 parameters) to four bf16 peaks: 1024 and 2048 px, whole and in blocks,
+# 3 steps (within 15 MiB of each); 4096 px in blocks is the check. fp32 is not measured: taken as
+# twice bf16's bytes, an upper bound (bf16 keeps its activations in half the bytes).
+BASE_BYTES = 821 * 2**20
 IMAGE_COPIES = {"lbfgs": 6.0, "adam": 6.0}
-GRAPH_BYTES = {"fp32": 9.0, "bf16": 6.55, "fp16": 6.55}
+GRAPH_BYTES = {"fp32": 4.2, "bf16": 2.1, "fp16": 2.1}
+BACKWARD_BYTES = {"fp32": 2700.0, "bf16": 1350.0, "fp16": 1350.0}
 # Block mode: an extra forward pass per block (the statistics), the halo recomputed, and the
 # assembled gradient image. Cost of a block step relative to a whole step over the same pixels.
-BLOCK_STEP_COST = 1.27  # 1024 px in blocks of 512: 7.15 s per step against 2.92 whole, over 1.93x the pixels
+# Measured: 1.27 at 1024 px in blocks of 512 (7.15 s per step against 2.92 whole, over 1.93x the
+# pixels), 1.03 at 2048 px in blocks of 1024 (24.3 s against 16.5; the whole image recomputes
+# two layers there, see vgg.CHECKPOINT_PIXELS).
+BLOCK_STEP_COST = 1.15
 SAFE_SHARE = 0.8  # of the memory free when the run is planned, for a default budget
 HISTORY_BYTES = 512 * 2**20  # memory allowed for L-BFGS's history (see stylize._optimise)
 # Above this many input pixels the VGG forward recomputes conv1_2..pool1 and conv2_2..pool2 in
@@ -282,7 +291,10 @@ def predict_peak(config: StyleConfig, size: tuple[int, int], steps: int, block: 
     else:
         graph_px = pixels
     content = sum(4 * layer_channels(k) * pixels / layer_stride(k) ** 2 for k in config.content_layers)
-    graph = GRAPH_BYTES[resolve(config.precision, "cpu")] * _graph_elements(config.last_layer, graph_px) * graph_px
+    precision = resolve(config.precision, "cpu")
+    graph = (
+        GRAPH_BYTES[precision] * _graph_elements(config.last_layer, graph_px) + BACKWARD_BYTES[precision]
+    ) * graph_px
     return int(BASE_BYTES + 12 * pixels * copies + content + graph)
 
 
@@ -358,13 +370,11 @@ def _up(v: int, a: int) -> int:
 
 
 def _blocks_to_try(size: tuple[int, int], align: int) -> list[int]:
-    """Block sizes from large to small, each splitting the long side into n about equal parts."""
-    long, out = max(size), list[int]()
-    for n in range(2, long // align + 1):
-        b = _up(-(-long // n), align)
-        if b < long and (not out or b < out[-1]):
-            out.append(b)
-    return out
+    """Block sizes from large to small, each splitting a side into n about equal parts (splitting
+    the short side first makes strips: 2048 x 1362 in two blocks of 1376, not four of 1024)."""
+    long = max(size)
+    out = {_up(-(-side // n), align) for side in size for n in range(1, side // align + 1)}
+    return sorted((b for b in out if b < long), reverse=True)
 
 
 def memory_plan(config: StyleConfig, scales: Sequence[Scale], budget: int) -> MemoryPlan:
