@@ -20,7 +20,7 @@ from . import report
 from .runner import OUT, REPO, compare, contact_sheet, machine
 
 RESULTS = REPO / "benchmarks" / "results"
-SECTIONS = ("compare", "ceiling", "memory", "preview", "precision", "batch", "video")
+SECTIONS = ("compare", "ceiling", "memory", "preview", "precision", "prints", "batch", "video")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,12 +31,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="", help=f"comma-separated sections among {','.join(SECTIONS)}")
     p.add_argument("--size", type=int, default=0, help="override the comparison size")
     p.add_argument("--mem-sizes", default="256,512,1024,2048", help="sizes for the memory section")
-    p.add_argument("--mem-steps", type=int, default=4,
-                   help="steps per memory run (L-BFGS history grows for ~10 full-size steps; 36 gives 12)")
+    p.add_argument(
+        "--mem-steps",
+        type=int,
+        default=4,
+        help="steps per memory run (L-BFGS history grows for ~10 full-size steps; 36 gives 12)",
+    )
+    p.add_argument("--print-sizes", default="1024,2048", help="sizes for the prints section")
+    p.add_argument("--print-steps", type=int, default=3, help="full-size steps per prints run")
+    p.add_argument(
+        "--print-blocks",
+        default="0,-1",
+        help="prints: block sizes to run (0 = whole image, -1 = the plan's choice under 6 GB)",
+    )
     p.add_argument("--pairs", type=int, default=0, help="override the number of pairs (1-3)")
-    p.add_argument("--engines", default="", help="comma-separated subset of default,classic,pastiche,preview "
-                   "(e.g. 'classic,pastiche' to fill the baseline cache ahead of a comparison)")
-    p.add_argument("--video-frames", default="0:16", help="frames of the shared clip for the video section (first:last)")
+    p.add_argument(
+        "--engines",
+        default="",
+        help="comma-separated subset of default,classic,pastiche,preview "
+        "(e.g. 'classic,pastiche' to fill the baseline cache ahead of a comparison)",
+    )
+    p.add_argument(
+        "--video-frames", default="0:16", help="frames of the shared clip for the video section (first:last)"
+    )
     p.add_argument("--fresh", action="store_true", help="re-run the baselines instead of reusing cached runs")
     p.add_argument("--no-write", action="store_true", help="print tables, leave RESULTS.md alone")
     args = p.parse_args(argv)
@@ -49,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         p.error(f"unknown section(s) {', '.join(sorted(bad))}; choose from {', '.join(SECTIONS)}")
     env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS") if k in os.environ)
-    command = (env + " " if env else "") + "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = (
+        (env + " " if env else "") + "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
+    )
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}, {info['date']}")
     RESULTS.mkdir(exist_ok=True)
@@ -57,12 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     blocks: dict[str, str] = {}
 
     if "compare" in sections:
+
         def update(res: dict) -> None:
             sheet = contact_sheet(res, REPO / "benchmarks" / f"contact_{size}.png")
             res.update(machine=info, command=command)
             _dump(f"compare_{size}", res)
             if not args.no_write:  # after every engine: a long run interrupted still leaves its table
-                report.write_block(REPO / "benchmarks" / "RESULTS.md", f"compare-{size}", report.compare_md(res, sheet.name))
+                report.write_block(
+                    REPO / "benchmarks" / "RESULTS.md", f"compare-{size}", report.compare_md(res, sheet.name)
+                )
 
         only = tuple(e for e in args.engines.split(",") if e)
         res = compare(size, n_pairs, reuse=not args.fresh, on_update=update, only=only)
@@ -98,6 +120,26 @@ def main(argv: list[str] | None = None) -> int:
         res.update(machine=info, command=command)
         _dump("precision", res)
         blocks["precision"] = precision_md(res)
+
+    if "prints" in sections:
+        from .prints import prints_md, prints_report
+
+        res = prints_report(
+            [int(v) for v in args.print_sizes.split(",")],
+            args.print_steps,
+            [int(v) for v in args.print_blocks.split(",")],
+        )
+        res.update(machine=info, command=command)
+        old = RESULTS / "prints.json"
+        if old.is_file():  # keep the rows not re-measured this time
+            done = {(r["size"], r["block"]) for r in res["rows"]}
+            kept = [r for r in json.loads(old.read_text())["rows"] if (r["size"], r["block"]) not in done]
+            res["rows"] = sorted(kept + res["rows"], key=lambda r: (r["size"], r["block"]))
+        from .prints import replan
+
+        replan(res["rows"])
+        _dump("prints", res)
+        blocks["prints"] = prints_md(res)
 
     if "batch" in sections:  # 8 pictures at 256 px, three ways; writes its own block (benchmarks/batch.py)
         from .batch import main as batch_main

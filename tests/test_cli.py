@@ -499,3 +499,24 @@ def test_missing_device_is_one_line(capsys, files):
     rc, _, err = run(capsys, "stylize", files["content"], files["style"], "-o", files["out"], *FAST, "--device", "cuda")
     assert_one_line_error(rc, err)
     assert "no CUDA GPU" in err and not files["out"].exists()
+
+
+def test_print_output_16_bit_tiff_with_the_photos_profile_and_dpi(files, tmp_path, capsys, one_torch_thread):
+    import tifffile
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    photo = tmp_path / "photo.jpg"
+    Image.open(files["content"]).save(photo, icc_profile=icc, dpi=(300, 300))
+    out = tmp_path / "print.tif"
+    code, _, err = run(capsys, "stylize", photo, files["style"], "-o", out, "--size", "48", "--steps", "2",
+                       "--init", "content", "--depth", "16", "-q")  # fmt: skip
+    assert code == 0, err
+    with tifffile.TiffFile(out) as tif:
+        page = tif.pages[0]
+        a = page.asarray()
+        assert a.dtype == np.uint16 and a.shape == (32, 48, 3)
+        assert len(np.unique(a)) > 256  # more levels than 8 bits hold
+        assert page.tags["InterColorProfile"].value == icc and page.tags["XResolution"].value == (300, 1)
+    code, _, err = run(capsys, "stylize", photo, files["style"], "-o", tmp_path / "x.jpg", "--depth", "16")
+    assert code == 2 and "--depth 16 needs a .png or .tif output" in err

@@ -259,3 +259,83 @@ def test_a_pipe_and_an_unreadable_file_say_what_they_are(tmp_path, monkeypatch):
     monkeypatch.setattr("builtins.open", denied)
     with pytest.raises(ImageError, match=r"^photo .*p\.png: cannot read it \(permission denied\)$"):
         load_image(picture, name="photo")
+
+
+# --- output for print (issue 10) -------------------------------------------------------------
+
+
+def _srgb_profile() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _read_png16(path: Path) -> tuple[np.ndarray, dict[bytes, bytes]]:
+    """A plain decoder for what _write_png16 writes (filter 0 rows), and its other chunks."""
+    data, chunks, idat = path.read_bytes(), {}, b""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    i = 8
+    while i < len(data):
+        n = int.from_bytes(data[i : i + 4], "big")
+        tag, body = data[i + 4 : i + 8], data[i + 8 : i + 8 + n]
+        assert zlib.crc32(tag + body) == int.from_bytes(data[i + 8 + n : i + 12 + n], "big")
+        if tag == b"IDAT":
+            idat += body
+        else:
+            chunks[tag] = body
+        i += 12 + n
+    w, h = int.from_bytes(chunks[b"IHDR"][:4], "big"), int.from_bytes(chunks[b"IHDR"][4:8], "big")
+    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, 1 + 6 * w)
+    assert (rows[:, 0] == 0).all()
+    return rows[:, 1:].copy().view(">u2").reshape(h, w, 3).astype(np.uint16), chunks
+
+
+def test_16_bit_png_and_tiff_keep_every_level_the_profile_and_the_dpi(tmp_path):
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 65536, (300, 37, 3), dtype=np.uint16)  # more rows than one band (ROWS)
+    info = im.PrintInfo(icc=_srgb_profile(), dpi=(300.0, 300.0))
+    back, chunks = _read_png16(save_image(a, tmp_path / "a.png", info=info))
+    assert np.array_equal(back, a)
+    assert chunks[b"IHDR"][8:10] == bytes([16, 2])  # 16 bits, RGB
+    assert zlib.decompress(chunks[b"iCCP"].split(b"\x00", 1)[1][1:]) == info.icc
+    assert Image.open(tmp_path / "a.png").info["dpi"] == pytest.approx((300, 300), abs=0.1)  # Pillow reads pHYs
+
+    import tifffile
+
+    with tifffile.TiffFile(save_image(a, tmp_path / "a.tif", info=info)) as tif:
+        page = tif.pages[0]
+        assert np.array_equal(page.asarray(), a) and page.dtype == np.uint16
+        assert page.tags["InterColorProfile"].value == info.icc
+        assert page.tags["XResolution"].value == (300, 1)
+    with pytest.raises(ImageError, match="16-bit output is written as .png or .tif"):
+        save_image(a, tmp_path / "a.jpg")
+
+
+def test_8_bit_outputs_carry_the_photos_profile_and_dpi(tmp_path):
+    src = tmp_path / "photo.jpg"
+    photo().save(src, icc_profile=_srgb_profile(), dpi=(240, 240))
+    info = im.print_info(src)
+    assert info.icc == _srgb_profile() and info.dpi == (240.0, 240.0)
+    for name in ("o.png", "o.jpg", "o.tif"):
+        out = Image.open(save_image(photo(), tmp_path / name, info=info))
+        assert out.info.get("icc_profile") == info.icc, name
+        assert tuple(round(float(v)) for v in out.info["dpi"]) == (240, 240), name
+    assert im.print_info(tmp_path / "none.png") == im.PrintInfo()  # missing: nothing, no error
+    cmyk = tmp_path / "cmyk.jpg"
+    Image.new("CMYK", (8, 8)).save(cmyk, icc_profile=b"\0" * 16 + b"CMYK" + b"\0" * 108)
+    assert im.print_info(cmyk).icc is None  # a CMYK profile would misdescribe an RGB result
+
+
+def test_to_array_converts_in_bands_to_8_or_16_bits():
+    import torch
+
+    t = torch.linspace(-0.5, 1.5, 3 * 600 * 5).reshape(1, 3, 600, 5)
+    a8, a16 = im.to_array(t, 8), im.to_array(t, 16)
+    assert a8.dtype == np.uint8 and a16.dtype == np.uint16 and a8.shape == a16.shape == (600, 5, 3)
+    ref = t[0].clamp(0, 1).permute(1, 2, 0).numpy()
+    assert np.array_equal(a8, (ref * 255 + 0.5).astype(np.uint8))
+    assert np.abs(a16 / 65535.0 - ref).max() <= 0.5 / 65535 + 1e-7
+    img = Image.fromarray(a8, "RGB")
+    kept = a8.copy()
+    im.keep_colours(kept, photo(5, 600))
+    assert np.array_equal(np.asarray(im.luminance_transfer(img, photo(5, 600))), kept)

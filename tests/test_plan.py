@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -192,3 +193,108 @@ def test_a_blend_weight_that_is_not_a_number_is_a_usage_error(capsys, tmp_path, 
                    "--style-blend", bad])  # fmt: skip
         assert rc == 2
         assert capsys.readouterr().err.startswith("painterly: error: --style-blend must be non-negative numbers")
+
+
+# --- the memory plan (issue 10: prints) -----------------------------------------------------
+
+
+def test_block_geometry_from_the_layers():
+    from painterly.plan import block_geometry, layer_stride, receptive_field
+
+    assert receptive_field("relu5_1") == 156 and receptive_field("relu4_1") == 68 and receptive_field("relu3_1") == 24
+    assert layer_stride("relu1_1") == 1 and layer_stride("pool1") == 2 and layer_stride("relu5_1") == 16
+    assert block_geometry("relu5_1") == (160, 16) and block_geometry("pool5") == (288, 32)
+
+
+def test_tiles_cover_the_image_once_with_clipped_margins():
+    from painterly.plan import tiles
+
+    cut = tiles(100, 70, 32, 16)
+    assert len(cut) == 4 * 3
+    covered = np.zeros((70, 100), int)
+    for t in cut:
+        x0, y0, x1, y1 = t.core
+        covered[y0:y1, x0:x1] += 1
+        assert t.pad == (max(0, x0 - 16), max(0, y0 - 16), min(100, x1 + 16), min(70, y1 + 16))
+    assert (covered == 1).all()
+
+
+def test_plan_runs_whole_where_it_fits_and_in_blocks_where_not():
+    cfg = StyleConfig(size=4096, max_memory="8GB")
+    mem = RunPlan.build(cfg, 3000, 2000).memory(cfg)
+    assert [s.size for s in mem.scales] == [(512, 341), (1024, 683), (2048, 1365), (4096, 2731)]
+    assert [s.block for s in mem.scales[:-1]] == [0, 0, 0]  # the coarse scales run whole
+    last = mem.scales[-1]
+    assert last.block and last.block % 16 == 0 and last.tiles > 1 and mem.halo == 160
+    assert mem.peak <= 8 * 10**9 and all(s.peak <= mem.budget for s in mem.scales)
+    # less memory, smaller blocks, and the 2048 px scale in two strips of 1376 px
+    tight = RunPlan.build(cfg, 3000, 2000).memory(cfg, 6 * 10**9)
+    assert tight.scales[-1].block < last.block and tight.peak <= 6 * 10**9
+    assert (tight.scales[2].block, tight.scales[2].tiles) == (1376, 2)
+    assert RunPlan.build(cfg, 3000, 2000).memory(cfg, 10**12).scales[-1].block == 0  # room for all
+    # forced block size (tests, or a user who knows), at every scale larger than it
+    forced_cfg = cfg.replace(block_size=1008)
+    forced = RunPlan.build(forced_cfg, 3000, 2000).memory(forced_cfg, 10**12)
+    assert [s.block for s in forced.scales] == [0, 1008, 1008, 1008]  # 1024 px > 1008
+
+
+def test_plan_refuses_what_cannot_fit_and_says_what_would():
+    from painterly.plan import PlanError
+
+    cfg = StyleConfig(size=8192, max_memory="6GB")
+    with pytest.raises(PlanError, match=r"8192x5461 needs about .* GB .* the largest size that fits is about \d+ px"):
+        RunPlan.build(cfg, 3000, 2000).memory(cfg)
+    with pytest.raises(PlanError, match="nothing fits"):  # a budget under the smallest block
+        RunPlan.build(cfg, 3000, 2000).memory(cfg, 10**8)
+    sliced = StyleConfig(size=4096, style_loss="sliced", max_memory="6GB")
+    with pytest.raises(PlanError, match="'sliced' style loss .* cannot run in blocks"):
+        RunPlan.build(sliced, 3000, 2000).memory(sliced)
+    assert issubclass(PlanError, ConfigError)
+
+
+def test_fallback_halves_the_blocks_until_it_cannot():
+    from painterly.plan import PlanError
+
+    cfg = StyleConfig(size=512, max_memory="64GB")
+    mem = RunPlan.build(cfg, 600, 400).memory(cfg)
+    assert mem.scales[0].block == 0
+    sizes = []
+    with pytest.raises(PlanError, match="out of memory at 512x341 even in blocks of"):
+        while True:
+            mem = mem.smaller(cfg, 0)
+            sizes.append(mem.scales[0].block)
+    assert sizes == [256, 128, 64, 32, 16]
+
+
+def test_max_memory_parses_amounts():
+    from painterly.config import parse_bytes
+
+    assert (
+        parse_bytes("6GB") == 6 * 10**9 and parse_bytes("512MiB") == 512 * 2**20 and parse_bytes("2.5 gb") == 25 * 10**8
+    )
+    assert parse_bytes("1000") == 1000
+    for bad in ("6XB", "GB", "-1GB", "six"):
+        with pytest.raises(ConfigError, match="max_memory must be an amount"):
+            StyleConfig(max_memory=bad)
+    with pytest.raises(ConfigError, match="block_size must be a multiple of 16"):
+        StyleConfig(block_size=100)
+
+
+def test_cli_plan_prints_and_runs_nothing(tmp_path, capsys):
+    photo = tmp_path / "p.png"
+    Image.new("RGB", (600, 400), (90, 120, 150)).save(photo)
+    out = tmp_path / "o.png"
+    assert (
+        main(["stylize", str(photo), str(photo), "-o", str(out), "--size", "4096", "--max-memory", "6GB", "--plan"])
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert (
+        "memory budget 6.0 GB" in text
+        and "whole image" in text
+        and "blocks of" in text
+        and "min on this machine" in text
+    )
+    assert not out.exists()
+    assert main(["stylize", str(photo), str(photo), "-o", str(out), "--size", "8192", "--max-memory", "6GB"]) == 1
+    assert "the largest size that fits" in capsys.readouterr().err and not out.exists()

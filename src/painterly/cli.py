@@ -46,8 +46,8 @@ from .config import (
     video_fields,
 )
 from .flags import add_config_flag, as_flag, config_field, flag_message
-from .images import SAVE_FORMATS, ImageError, load_image, save_image, write_atomic
-from .plan import RunPlan
+from .images import DEPTH16_FORMATS, SAVE_FORMATS, ImageError, load_image, print_info, save_image, write_atomic
+from .plan import PlanError, RunPlan
 from .reporter import ProgressReporter, VideoReporter
 
 if TYPE_CHECKING:
@@ -93,7 +93,22 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("content", metavar="CONTENT", help="the photo")
     p.add_argument("styles", metavar="STYLE", nargs="+", help="the painting(s)")
-    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output image (.png, .jpg, .jpeg or .webp)")
+    p.add_argument(
+        "-o", "--output", metavar="OUT", required=True, help="output image (.png, .jpg, .jpeg, .webp, .tif or .tiff)"
+    )
+    p.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the run plan (scales, whole or block mode, block size, predicted peak memory and time) "
+        "and run nothing",
+    )
+    p.add_argument(
+        "--depth",
+        type=int,
+        choices=(8, 16),
+        default=8,
+        help="bits per channel of the output: 16 for print work (.png or .tif only) [default: 8]",
+    )
     p.add_argument(
         "--preset",
         default="default",
@@ -271,7 +286,7 @@ def check_output(path: str) -> Path:
     """Refuse an output that cannot be written, before any long work starts."""
     out = Path(path)
     if out.suffix.lower() not in SAVE_FORMATS:
-        raise CliError(f"{out}: unsupported output type {out.suffix or '(none)'!r}; use .png, .jpg or .webp")
+        raise CliError(f"{out}: unsupported output type {out.suffix or '(none)'!r}; use {', '.join(SAVE_FORMATS)}")
     folder = out.parent
     if not folder.is_dir():
         raise CliError(f"{out}: the folder {folder} does not exist")
@@ -388,11 +403,23 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     content = load_image(args.content, name="content image")
     styles = [load_image(s, name="style image") for s in args.styles]
     init = load_image(args.init_image, name="start image") if args.init_image else None
+    if args.depth == 16 and SAVE_FORMATS[out.suffix.lower()] not in DEPTH16_FORMATS:
+        raise UsageError(f"--depth 16 needs a .png or .tif output, not {out.suffix}")
     try:
         plan = RunPlan.build(cfg, *content.size, n_styles=len(styles))
         plan.check_paintings(cfg, [s.size for s in styles])
+        memory = plan.memory(cfg)  # a size that cannot fit is refused here, before torch loads
+    except PlanError as e:
+        raise CliError(str(e)) from None
     except ConfigError as e:
         raise UsageError(flag_message(str(e))) from None
+    if args.plan:
+        from .app.logic import step_seconds
+
+        print("\n".join(memory.lines(lambda w, h: step_seconds(cfg, w, h))))
+        return EXIT_OK
+    if memory.peak > 2 * 10**9 and not args.quiet:
+        print(f"painterly: {memory.lines()[0]}", file=sys.stderr)
 
     from .stylize import Cancelled, stylize
     from .vgg import WeightsError
@@ -427,7 +454,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
         t0 = time.perf_counter()
         try:
-            result = stylize(content, styles, cfg, on_progress=on_progress, init_image=init)
+            result = stylize(content, styles, cfg, on_progress=on_progress, init_image=init, depth=args.depth)
         except WeightsError as e:
             raise CliError(_one_line(e)) from None
         finally:
@@ -435,15 +462,16 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - t0
         stopped = stop.is_set()
 
-    save_image(result, out)
+    save_image(result, out, info=print_info(args.content))  # the photo's ICC profile and DPI carried over
     done = last[0].step if last else 0
+    width, height = plan.final_size
     if not args.quiet:
         how = f"stopped after {done} of {cfg.steps} steps" if stopped else f"{done} steps"
-        print(f"painterly: wrote {out} ({result.width}x{result.height}, {how}, {seconds:.1f} s)", file=sys.stderr)
+        print(f"painterly: wrote {out} ({width}x{height}, {how}, {seconds:.1f} s)", file=sys.stderr)
     if args.json:
         summary = {
             "output": str(out),
-            "size": list(result.size),
+            "size": [width, height],
             "steps": done,
             "stopped_early": stopped,
             "loss": last[0].loss if last else None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
@@ -41,11 +42,26 @@ VGG_LAYERS: tuple[str, ...] = (
 # (VGG's receptive fields are fixed in pixels; jcjohnson/neural-style #36, #199).
 MIN_AUTO_SCALE = 512
 
-MAX_SIZE = 4096  # longest output side we accept; a 2048 px run already peaks near 8 GB
+# Longest output side we accept. Above about 2048 px a run goes in blocks (blocks.py) when the
+# whole image would not fit the memory budget; the memory plan (plan.py) refuses what cannot fit.
+MAX_SIZE = 8192
 
 
 class ConfigError(ValueError):
     """An option has a value that cannot work; the message says which and what is allowed."""
+
+
+_BYTES_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+                "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}  # fmt: skip
+
+
+def parse_bytes(text: str) -> int:
+    """'6GB' -> 6_000_000_000, '512MiB' -> 536_870_912, '2.5 GB', '1000000'. Raises ConfigError."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", text)
+    unit = m.group(2).upper() if m else ""
+    if m is None or unit not in _BYTES_UNITS:
+        raise ConfigError(f"max_memory must be an amount such as 6GB, 512MB or 16GiB, got {text!r}")
+    return int(float(m.group(1)) * _BYTES_UNITS[unit])
 
 
 def _f(default: Any, help: str, **meta: Any) -> Any:
@@ -156,6 +172,21 @@ class StyleConfig:
         "auto", "Where to compute.", choices=("auto", "cpu", "cuda", "mps")
     )
     threads: int = _f(0, "CPU threads (0 = one per physical core).", min=0)
+    # --- memory (large prints) ----------------------------------------------------------
+    max_memory: str = _f(
+        "",
+        "Memory the run may use, e.g. 6GB or 16GiB; empty = a safe share of what is free now (RAM on a "
+        "CPU, GPU memory on a GPU). The run plan picks whole-image or block mode and the block size to "
+        "fit it, and refuses a size that cannot fit.",
+    )
+    block_size: int = _f(
+        0,
+        "Optimise in square blocks of this many pixels (a multiple of 16), each with an overlap as wide "
+        "as the deepest layer's receptive field; the objective and the result are the whole image's. "
+        "0 = the run plan decides from max_memory.",
+        min=0,
+        max=MAX_SIZE,
+    )
     weights: str = _f("", "Path to a local VGG19 weights file (torchvision vgg19 state dict .pth); empty = bundled.")
 
     def __post_init__(self) -> None:
@@ -246,6 +277,10 @@ def validate(cfg: StyleConfig) -> None:
     check_fields(cfg)
     if not cfg.content_layers and not cfg.style_layers:
         raise ConfigError("at least one content or style layer is needed")
+    if cfg.max_memory:
+        parse_bytes(cfg.max_memory)
+    if cfg.block_size % 16:
+        raise ConfigError(f"block_size must be a multiple of 16 (or 0: the plan decides), got {cfg.block_size}")
     if cfg.style_layer_weights and len(cfg.style_layer_weights) != len(cfg.style_layers):
         raise ConfigError(
             f"style_layer_weights has {len(cfg.style_layer_weights)} values but there are "

@@ -14,7 +14,8 @@ from typing import Any
 from .config import fields, video_fields
 
 # Metavars that read better than the type's default.
-METAVARS = {"size": "PX", "steps": "N", "weights": "PATH", "seed": "N", "threads": "N"}
+METAVARS = {"size": "PX", "steps": "N", "weights": "PATH", "seed": "N", "threads": "N", "max_memory": "BYTES",
+            "block_size": "PX"}  # fmt: skip
 
 
 def flag(name: str) -> str:

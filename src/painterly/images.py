@@ -10,10 +10,13 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import struct
 import tempfile
 import warnings
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Optional, Union
+from typing import TYPE_CHECKING, BinaryIO, Callable, Optional, Union
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -29,7 +32,8 @@ MAX_INPUT_PIXELS = 64_000_000
 MAX_INPUT_BYTES = 50 * 1024 * 1024  # the cap on one upload (the studio's and the job store's)
 UPLOAD_MB = MAX_INPUT_BYTES // 2**20  # the same cap in MB, for Streamlit's settings and help texts
 
-SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
+DEPTH16_FORMATS = ("PNG", "TIFF")  # the formats save_image writes 16 bits per channel in
 
 
 class ImageError(ValueError):
@@ -155,15 +159,105 @@ def resize_to(img: Image.Image, size: tuple[int, int], *, reducing_gap: Optional
     return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=reducing_gap)
 
 
-def save_image(img: Image.Image, path: Union[str, os.PathLike], *, quality: int = 95) -> Path:
-    """Write atomically (temporary file in the same folder, then rename); format from the extension."""
+@dataclass(frozen=True)
+class PrintInfo:
+    """What a print carries over from the photo: its ICC profile (RGB ones only) and resolution."""
+
+    icc: Optional[bytes] = None
+    dpi: Optional[tuple[float, float]] = None
+
+
+def print_info(source: ImageSource) -> PrintInfo:
+    """The photo's RGB ICC profile and DPI, read from its header (no pixels decoded).
+
+    A CMYK or grey profile is dropped: the result is RGB, and such a profile would misdescribe it.
+    """
+    try:
+        with contextlib.ExitStack() as stack:
+            img = source if isinstance(source, Image.Image) else stack.enter_context(Image.open(_as_file(source)))
+            icc = img.info.get("icc_profile") or None
+            dpi = img.info.get("dpi")
+    except (OSError, ValueError):
+        return PrintInfo()
+    if icc is not None and icc[16:20] != b"RGB ":  # ICC header: the data colour space at bytes 16-19
+        icc = None
+    if dpi is None or len(dpi) != 2 or not all(float(v) > 0 for v in dpi):
+        return PrintInfo(icc)
+    return PrintInfo(icc, (float(dpi[0]), float(dpi[1])))
+
+
+def _as_file(source: ImageSource) -> Union[str, os.PathLike, BinaryIO]:
+    return io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source  # type: ignore[return-value]
+
+
+def save_image(
+    img: Union[Image.Image, np.ndarray],
+    path: Union[str, os.PathLike],
+    *,
+    quality: int = 95,
+    info: PrintInfo = PrintInfo(),
+) -> Path:
+    """Write atomically (temporary file in the same folder, then rename); format from the extension.
+
+    ``img`` is a PIL image, or a (H, W, 3) uint16 array (16 bits per channel: .png or .tif). The
+    encoder writes straight to the file: no second full-size copy in memory. ``info``: an ICC
+    profile and DPI to embed (from ``print_info`` of the photo).
+    """
     path = Path(path)
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ImageError(f"{path}: unsupported output type {path.suffix or '(none)'!r}; use .png, .jpg or .webp")
+        raise ImageError(f"{path}: unsupported output type {path.suffix or '(none)'!r}; use {', '.join(SAVE_FORMATS)}")
     if not path.parent.is_dir():
         raise ImageError(f"{path}: the folder {path.parent} does not exist")
-    return write_atomic(path, encode_image(img, fmt, quality=quality))
+    if isinstance(img, np.ndarray):
+        if fmt not in DEPTH16_FORMATS:
+            raise ImageError(f"{path}: 16-bit output is written as .png or .tif, not {path.suffix}")
+        array = img
+        return write_atomic(path, lambda f: (_write_png16 if fmt == "PNG" else _write_tiff16)(f, array, info))
+    return write_atomic(path, lambda f: _save_pil(img, f, fmt, quality, info))
+
+
+def _save_pil(img: Image.Image, f: BinaryIO, fmt: str, quality: int, info: PrintInfo) -> None:
+    kwargs: dict = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    if fmt == "TIFF":
+        kwargs["compression"] = "tiff_deflate"
+    if info.icc:
+        kwargs["icc_profile"] = info.icc
+    if info.dpi and fmt != "WEBP":
+        kwargs["dpi"] = info.dpi
+    (img if img.mode == "RGB" else img.convert("RGB")).save(f, format=fmt, **kwargs)
+
+
+def _write_png16(f: BinaryIO, a: np.ndarray, info: PrintInfo) -> None:
+    """A 16-bit RGB PNG, a band of rows at a time (Pillow writes 16 bits only for grey images)."""
+
+    def chunk(tag: bytes, data: bytes) -> None:
+        f.write(struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
+
+    h, w, _ = a.shape
+    f.write(b"\x89PNG\r\n\x1a\n")
+    chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))  # 16 bits, truecolour
+    if info.icc:
+        chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(info.icc))
+    if info.dpi:
+        chunk(b"pHYs", struct.pack(">IIB", round(info.dpi[0] / 0.0254), round(info.dpi[1] / 0.0254), 1))
+    z = zlib.compressobj(6)
+    for r in range(0, h, ROWS):
+        band = a[r : r + ROWS].astype(">u2")
+        rows = np.zeros((band.shape[0], 1 + 6 * w), np.uint8)  # filter byte 0 (none), then the row
+        rows[:, 1:] = band.reshape(band.shape[0], -1).view(np.uint8)
+        data = z.compress(rows.tobytes())
+        if data:
+            chunk(b"IDAT", data)
+    chunk(b"IDAT", z.flush())
+    chunk(b"IEND", b"")
+
+
+def _write_tiff16(f: BinaryIO, a: np.ndarray, info: PrintInfo) -> None:
+    import tifffile
+
+    extra: dict = {"resolution": info.dpi, "resolutionunit": "INCH"} if info.dpi else {}
+    tifffile.imwrite(f, a, photometric="rgb", compression="zlib", iccprofile=info.icc, **extra)
 
 
 def _read_umask() -> int:
@@ -175,8 +269,11 @@ def _read_umask() -> int:
 _UMASK = _read_umask()  # read once, at import: os.umask can only be read by setting it
 
 
-def write_atomic(path: Union[str, os.PathLike], data: bytes, *, private: bool = False) -> Path:
-    """Write bytes so readers see the old file or the new one, never half of one.
+def write_atomic(
+    path: Union[str, os.PathLike], data: Union[bytes, Callable[[BinaryIO], object]], *, private: bool = False
+) -> Path:
+    """Write bytes (or what ``data(file)`` writes) so readers see the old file or the new one,
+    never half of one.
 
     A temporary file in the same folder is written and fsynced, then renamed over ``path``
     (``os.replace`` is atomic on POSIX and Windows within one file system). ``private``: the
@@ -186,11 +283,15 @@ def write_atomic(path: Union[str, os.PathLike], data: bytes, *, private: bool = 
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
+        os.close(fd)
+        with open(tmp, "wb") as f:  # by name: a writer may ask f.name (tifffile does)
             # mkstemp makes the file private (0600) already.
             if not private:
                 os.chmod(tmp, 0o666 & ~_UMASK)
-            f.write(data)
+            if isinstance(data, (bytes, bytearray)):
+                f.write(data)
+            else:
+                data(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -232,11 +333,23 @@ def luminance_transfer(result: Image.Image, content: Image.Image, strength: floa
     """
     if strength <= 0:
         return result
-    res = _arr(result)
-    con = _arr(content.resize(result.size, Image.Resampling.BICUBIC))
-    yiq_r, yiq_c = res @ _RGB2YIQ.T, con @ _RGB2YIQ.T
-    mixed = np.concatenate([yiq_r[..., :1], yiq_c[..., 1:]], axis=-1) @ _YIQ2RGB.T
-    return _img((1 - strength) * res + strength * mixed)
+    out = np.array(result.convert("RGB"))
+    keep_colours(out, content, strength)
+    return Image.fromarray(out, "RGB")
+
+
+def keep_colours(result: np.ndarray, content: Image.Image, strength: float = 1.0) -> None:
+    """luminance_transfer in place on a (H, W, 3) uint8 or uint16 array, ROWS rows at a time (for
+    prints: float64 copies of a whole 8192 px picture would take several GB)."""
+    top = float(np.iinfo(result.dtype).max)
+    con_all = content.convert("RGB").resize((result.shape[1], result.shape[0]), Image.Resampling.BICUBIC)
+    for r in range(0, result.shape[0], ROWS):
+        res = result[r : r + ROWS].astype(np.float64) / top
+        con = np.asarray(con_all.crop((0, r, con_all.width, min(r + ROWS, con_all.height))), np.float64) / 255.0
+        yiq_r, yiq_c = res @ _RGB2YIQ.T, con @ _RGB2YIQ.T
+        mixed = np.concatenate([yiq_r[..., :1], yiq_c[..., 1:]], axis=-1) @ _YIQ2RGB.T
+        band = (1 - strength) * res + strength * mixed
+        result[r : r + ROWS] = np.clip(band * top + 0.5, 0, top).astype(result.dtype)
 
 
 def _luma(a: np.ndarray) -> np.ndarray:
@@ -303,7 +416,21 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
 
 def to_image(t: torch.Tensor) -> Image.Image:
     """Float tensor (1, 3, H, W) or (3, H, W), any range -> PIL RGB (clamped to [0, 1])."""
+    return Image.fromarray(to_array(t, 8), "RGB")
+
+
+ROWS = 256  # rows converted at a time: a print is never copied whole in float
+
+
+def to_array(t: torch.Tensor, depth: int = 8) -> np.ndarray:
+    """Float tensor (1, 3, H, W) or (3, H, W), any range -> (H, W, 3) uint8 or uint16 (depth 16),
+    clamped to [0, 1]; a band of ROWS rows at a time, so the only full-size copy is the result."""
     if t.dim() == 4:
         t = t[0]
-    a = t.detach().float().clamp(0, 1).mul(255).add(0.5).to("cpu").permute(1, 2, 0).numpy()
-    return Image.fromarray(a.astype(np.uint8), "RGB")
+    top, kind = (255, np.uint8) if depth == 8 else (65535, np.uint16)
+    h, w = t.shape[-2:]
+    out = np.empty((h, w, 3), kind)
+    for r in range(0, h, ROWS):
+        band = t[:, r : r + ROWS].detach().float().clamp(0, 1).mul(top).add(0.5).to("cpu")
+        out[r : r + ROWS] = band.permute(1, 2, 0).numpy().astype(kind)
+    return out

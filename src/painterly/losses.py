@@ -137,11 +137,15 @@ def w2_loss(features: torch.Tensor, target: W2Target) -> torch.Tensor:
 
     W2^2 = |mu - mu_s|^2 + tr(S) + tr(S_s) - 2 tr((S_s^1/2 S S_s^1/2)^1/2)  (Dowson & Landau 1982).
     """
-    mean, second = feature_moments(features)
+    return w2_moments_loss(*feature_moments(features), target)
+
+
+def w2_moments_loss(mean: torch.Tensor, second: torch.Tensor, target: W2Target) -> torch.Tensor:
+    """w2_loss from the moments (mean (B, C), E[f f^T] (B, C, C)): what block mode sums over blocks."""
     cov = second - mean.unsqueeze(-1) * mean.unsqueeze(-2)
     cross = _TraceSqrt.apply(target.cov_sqrt @ cov @ target.cov_sqrt)  # (B,)
     w2 = (mean - target.mean).pow(2).sum(-1) + cov.diagonal(dim1=-2, dim2=-1).sum(-1) + target.trace - 2 * cross
-    return w2.sum() / features.shape[1]
+    return w2.sum() / mean.shape[-1]
 
 
 def _psd_sqrt(m: torch.Tensor) -> torch.Tensor:
@@ -280,12 +284,21 @@ def style_distance(
     projections: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The style loss of one layer under ``kind`` (Gram: Gatys' E_l, or mean((G-A)^2) on raw Grams)."""
+    if kind == "sliced":
+        assert projections is not None
+        return sliced_loss(features, target, projections)
+    return statistic_distance(style_statistic(features, kind, normalize=normalize), target, kind, normalize=normalize)
+
+
+def statistic_distance(statistic, target, kind: StyleLossKind, *, normalize: bool = True) -> torch.Tensor:
+    """style_distance from the image's statistic (a Gram, or the moments) rather than its features:
+    the form block mode needs, since those statistics are sums over pixels. Not for 'sliced'."""
     if kind == "gram":
-        return style_loss(gram_matrix(features, normalize), target, "gatys" if normalize else "mean")
+        return style_loss(statistic, target, "gatys" if normalize else "mean")
     if kind == "w2":
-        return w2_loss(features, target)
-    assert projections is not None
-    return sliced_loss(features, target, projections)
+        mean, second = statistic
+        return w2_moments_loss(mean, second, target)
+    raise ValueError("the sliced loss has no statistic that adds up over pixels")
 
 
 def temporal_loss(image: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

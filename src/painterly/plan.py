@@ -6,8 +6,10 @@ each), the final size, the steps, and the work done or left at any step. ``styli
 the CLI's progress line, the store's ``submit``, the worker's ETA and the studio's time
 estimate read it, so none of them works it out again. Torch-free, like ``config``.
 
-A later home for the run's memory plan (peak bytes per scale, for large prints): it is a
-function of the same scales, so it belongs beside ``work_left`` here.
+``RunPlan.memory(config, budget)`` is the run's memory plan (issue 10, large prints): for each
+scale, whole-image or block mode, the block size and the predicted peak bytes, from a model of
+what a run keeps (below); it refuses a size that cannot fit. The block geometry (receptive
+field, alignment, the tiles) is decided here too, and ``blocks.py`` runs what it is given.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
-from .config import MIN_AUTO_SCALE, MIN_SIZE, ConfigError, StyleConfig
+from .config import MIN_AUTO_SCALE, MIN_SIZE, VGG_LAYERS, ConfigError, StyleConfig, parse_bytes
 from .images import ImageError, fit_size
 
 Scale = tuple[tuple[int, int], int]  # ((width, height), steps) of one scale
@@ -161,3 +163,288 @@ class RunPlan:
     def seconds(self, step_seconds: Callable[[int, int], float]) -> float:
         """Seconds for the whole run, given the cost of one step at a (width, height)."""
         return sum(n * step_seconds(w, h) for (w, h), n in self.scales)
+
+    def memory(self, config: StyleConfig, budget: Optional[int] = None) -> MemoryPlan:
+        """The memory plan of this run under ``budget`` bytes (None: config.max_memory, else
+        a safe share of the free RAM). Raises PlanError when even the smallest block cannot fit."""
+        if budget is None:
+            budget = parse_bytes(config.max_memory) if config.max_memory else default_budget()
+        return memory_plan(config, self.scales, budget)
+
+
+# --- the memory plan (issue 10: prints) --------------------------------------------------------
+#
+# Block mode (blocks.py, after Galerne et al. 2022, "Scaling Painting Style Transfer") optimises
+# the whole image's objective while holding the autograd graph of one block at a time. Its
+# geometry follows from the VGG layers a run reads: a block's features are the whole image's
+# only where they see no padding, so each block is computed with a margin ("halo") as wide as
+# the deepest layer's receptive field, and blocks start on the deepest layer's pixel grid so
+# that its pooling windows fall where the whole image's do.
+
+
+class PlanError(ConfigError):
+    """The run cannot fit the memory budget; the message says what would."""
+
+
+def layer_channels(layer: str) -> int:
+    """Feature maps of a VGG19 layer: 64, 128, 256, 512, 512 for blocks 1-5 ('conv3_2'[4] is 3)."""
+    return 64 * 2 ** (min(int(layer[4]), 4) - 1)
+
+
+def layer_stride(layer: str) -> int:
+    """Input pixels per feature position of a layer (2 ** the pools up to and including it)."""
+    upto = VGG_LAYERS[: VGG_LAYERS.index(layer) + 1]
+    return 2 ** sum(n.startswith("pool") for n in upto)
+
+
+def receptive_field(layer: str) -> int:
+    """Width in input pixels of what one feature position of ``layer`` sees (conv 3x3, pool 2x2/2).
+
+    conv5_1/relu5_1: 156 px; relu4_1: 68; relu3_1: 24.
+    """
+    rf, jump = 1, 1
+    for name in VGG_LAYERS[: VGG_LAYERS.index(layer) + 1]:
+        if name.startswith("conv"):
+            rf += 2 * jump
+        elif name.startswith("pool"):
+            rf += jump
+            jump *= 2
+    return rf
+
+
+def block_geometry(last_layer: str) -> tuple[int, int]:
+    """(halo, align) for block mode. A pixel's gradient comes through features up to half a
+    receptive field away, and each of those features reads pixels up to half a field further:
+    so a block's core is exact when its margin is one whole receptive field (rounded up to
+    ``align``, the deepest layer's stride, on which every block edge lies)."""
+    align = max(16, layer_stride(last_layer))
+    return _up(receptive_field(last_layer), align), align
+
+
+Box = tuple[int, int, int, int]  # (x0, y0, x1, y1), pixels, end exclusive
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One block: ``core`` is where its gradient is kept, ``pad`` the region it is computed on."""
+
+    core: Box
+    pad: Box
+
+
+def tiles(width: int, height: int, block: int, halo: int) -> tuple[Tile, ...]:
+    """Square cores of ``block`` px (smaller at the right and bottom edges) covering the image, each
+    with ``halo`` px of margin clipped to the image; row by row."""
+    out = []
+    for y0 in range(0, height, block):
+        for x0 in range(0, width, block):
+            x1, y1 = min(width, x0 + block), min(height, y0 + block)
+            pad = (max(0, x0 - halo), max(0, y0 - halo), min(width, x1 + halo), min(height, y1 + halo))
+            out.append(Tile((x0, y0, x1, y1), pad))
+    return tuple(out)
+
+
+# The model of a run's peak resident memory, fitted to peaks measured with
+# `python -m benchmarks --only prints` (benchmarks/RESULTS.md, "Prints"):
+#   process: Python, torch, the VGG weights (and the preview's networks)         BASE_BYTES
+#   image-sized fp32 vectors: x, its gradient, the best and the kept images, the
+#     optimiser's own (L-BFGS: direction, previous gradient; Adam: two moments)  IMAGE_COPIES
+#   L-BFGS history: two vectors per entry, up to lbfgs_history() entries
+#   content targets: the content layers' activations of the photo, kept fp32
+#   the autograd graph of the whole image or of one padded block: bytes per activation element
+#     kept, over the layers up to the deepest one                                 GRAPH_BYTES
+#   the backward pass's own buffers (gradients of the full-resolution maps), per pixel of the
+#     graph                                                                       BACKWARD_BYTES
+# Fitted (least squares, 3 parameters) to four bf16 peaks: 1024 and 2048 px, whole and in blocks,
+# 3 steps (within 15 MiB of each); 4096 px in blocks is the check. fp32 is not measured: taken as
+# twice bf16's bytes, an upper bound (bf16 keeps its activations in half the bytes).
+BASE_BYTES = 821 * 2**20
+IMAGE_COPIES = {"lbfgs": 6.0, "adam": 6.0}
+GRAPH_BYTES = {"fp32": 4.2, "bf16": 2.1, "fp16": 2.1}
+BACKWARD_BYTES = {"fp32": 2700.0, "bf16": 1350.0, "fp16": 1350.0}
+# Block mode: an extra forward pass per block (the statistics), the halo recomputed, and the
+# assembled gradient image. Cost of a block step relative to a whole step over the same pixels.
+# Measured: 1.27 at 1024 px in blocks of 512 (7.15 s per step against 2.92 whole, over 1.93x the
+# pixels), 1.03 at 2048 px in blocks of 1024 (24.3 s against 16.5; the whole image recomputes
+# two layers there, see vgg.CHECKPOINT_PIXELS).
+BLOCK_STEP_COST = 1.15
+SAFE_SHARE = 0.8  # of the memory free when the run is planned, for a default budget
+HISTORY_BYTES = 512 * 2**20  # memory allowed for L-BFGS's history (see stylize._optimise)
+# Above this many input pixels the VGG forward recomputes conv1_2..pool1 and conv2_2..pool2 in
+# backward instead of keeping them (vgg.py); the model leaves them out of the graph there.
+CHECKPOINT_PIXELS = 2_000_000
+_RECOMPUTED_LAYERS = ("conv1_2", "relu1_2", "pool1", "conv2_2", "relu2_2", "pool2")
+
+
+def lbfgs_history(pixels: int) -> int:
+    """L-BFGS history entries for an RGB image of ``pixels``: 20, fewer when they would pass
+    HISTORY_BYTES (two fp32 image vectors per entry), never under 5."""
+    return max(5, min(20, HISTORY_BYTES // (2 * 3 * pixels * 4)))
+
+
+def default_budget() -> int:
+    """SAFE_SHARE of the RAM free now (MemAvailable), or 8 GB where /proc/meminfo is absent."""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(SAFE_SHARE * int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    return 8 * 10**9
+
+
+def _graph_elements(last_layer: str, pixels: int) -> float:
+    """Activation elements per input pixel of the layers a step's graph holds."""
+    skip = _RECOMPUTED_LAYERS if pixels > CHECKPOINT_PIXELS else ()
+    return sum(
+        layer_channels(n) / layer_stride(n) ** 2
+        for n in VGG_LAYERS[: VGG_LAYERS.index(last_layer) + 1]
+        if not n.startswith("relu") and n not in skip
+    )
+
+
+def predict_peak(config: StyleConfig, size: tuple[int, int], steps: int, block: int = 0) -> int:
+    """Predicted peak bytes of a scale at ``size`` run for ``steps`` steps, whole (block 0) or in
+    blocks of ``block`` px."""
+    from .precision import resolve  # torch-free; the CPU's choice (a GPU plan passes its budget)
+
+    w, h = size
+    pixels = w * h
+    copies = IMAGE_COPIES.get(config.optimizer, 6.0)
+    if config.optimizer == "lbfgs":
+        copies += 2 * min(lbfgs_history(pixels), steps)
+    if block:
+        halo, _ = block_geometry(config.last_layer)
+        graph_px = _widest(w, block, halo) * _widest(h, block, halo)  # the largest padded block
+        copies += 1  # the assembled gradient
+    else:
+        graph_px = pixels
+    content = sum(4 * layer_channels(k) * pixels / layer_stride(k) ** 2 for k in config.content_layers)
+    precision = resolve(config.precision, "cpu")
+    graph = (
+        GRAPH_BYTES[precision] * _graph_elements(config.last_layer, graph_px) + BACKWARD_BYTES[precision]
+    ) * graph_px
+    return int(BASE_BYTES + 12 * pixels * copies + content + graph)
+
+
+def _widest(length: int, block: int, halo: int) -> int:
+    """The widest padded block along one side (tiles() is a grid: the largest block is the widest
+    by the tallest)."""
+    return max(min(length, x + block + halo) - max(0, x - halo) for x in range(0, length, block))
+
+
+@dataclass(frozen=True)
+class ScaleMemory:
+    """One scale of the memory plan: block 0 = whole image."""
+
+    size: tuple[int, int]
+    steps: int
+    block: int
+    tiles: int
+    peak: int
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    budget: int
+    halo: int
+    align: int
+    scales: tuple[ScaleMemory, ...]
+
+    @property
+    def peak(self) -> int:
+        return max(s.peak for s in self.scales)
+
+    def smaller(self, config: StyleConfig, scale: int) -> MemoryPlan:
+        """The plan with ``scale`` (0-based) in blocks half as wide as now (or half the long side,
+        from whole-image mode): what a run falls back to after running out of memory. Raises
+        PlanError when the blocks cannot get smaller."""
+        s = self.scales[scale]
+        now = s.block or max(s.size)
+        block = _up(now // 2, self.align)
+        if block >= now or block < self.align:
+            raise PlanError(f"out of memory at {s.size[0]}x{s.size[1]} even in blocks of {now} px")
+        n = len(tiles(*s.size, block, self.halo))
+        new = ScaleMemory(s.size, s.steps, block, n, predict_peak(config, s.size, s.steps, block))
+        return MemoryPlan(self.budget, self.halo, self.align, self.scales[:scale] + (new,) + self.scales[scale + 1 :])
+
+    def lines(self, seconds: Optional[Callable[[int, int], float]] = None) -> list[str]:
+        """The plan in words, one line per scale (``seconds``: a step's cost at (w, h), whole)."""
+        out = [f"memory budget {gb(self.budget)}, predicted peak {gb(self.peak)}"]
+        total = 0.0
+        for i, s in enumerate(self.scales, 1):
+            mode = f"blocks of {s.block} px ({s.tiles} blocks, overlap {self.halo} px)" if s.block else "whole image"
+            line = f"scale {i}: {s.size[0]}x{s.size[1]}, {s.steps} steps, {mode}, peak {gb(s.peak)}"
+            if seconds is not None:
+                t = s.steps * seconds(*s.size) * (self.block_cost(s) if s.block else 1.0)
+                total += t
+                line += f", about {t:.0f} s"
+            out.append(line)
+        if seconds is not None:
+            out.append(f"about {total / 60:.1f} min on this machine")
+        return out
+
+    def block_cost(self, s: ScaleMemory) -> float:
+        """Cost of a block step relative to a whole-image step at the same size."""
+        padded = sum((t.pad[2] - t.pad[0]) * (t.pad[3] - t.pad[1]) for t in tiles(*s.size, s.block, self.halo))
+        return BLOCK_STEP_COST * padded / (s.size[0] * s.size[1])
+
+
+def gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB"
+
+
+def _up(v: int, a: int) -> int:
+    return -(-v // a) * a
+
+
+def _blocks_to_try(size: tuple[int, int], align: int) -> list[int]:
+    """Block sizes from large to small, each splitting a side into n about equal parts (splitting
+    the short side first makes strips: 2048 x 1362 in two blocks of 1376, not four of 1024)."""
+    long = max(size)
+    out = {_up(-(-side // n), align) for side in size for n in range(1, side // align + 1)}
+    return sorted((b for b in out if b < long), reverse=True)
+
+
+def memory_plan(config: StyleConfig, scales: Sequence[Scale], budget: int) -> MemoryPlan:
+    """Whole image where it fits ``budget`` (unless config.block_size asks for blocks), else the
+    largest blocks that fit. Raises PlanError with what would fit."""
+    halo, align = block_geometry(config.last_layer)
+    smallest = 4 * align  # smaller blocks would spend nearly all their time on the overlap
+    out = []
+    for size, steps in scales:
+        if config.block_size and config.block_size < max(size):
+            choices = [_up(config.block_size, align)]
+        elif predict_peak(config, size, steps) <= budget:
+            out.append(ScaleMemory(size, steps, 0, 1, predict_peak(config, size, steps)))
+            continue
+        else:
+            choices = [b for b in _blocks_to_try(size, align) if b >= smallest]
+        fitting = [b for b in choices if predict_peak(config, size, steps, b) <= budget]
+        if not fitting:
+            raise PlanError(_too_big(config, size, steps, budget, choices[-1] if choices else smallest))
+        if config.style_loss == "sliced":
+            raise PlanError(
+                f"{size[0]}x{size[1]} needs block mode, and the 'sliced' style loss sorts every position of the "
+                "whole image at once, so it cannot run in blocks; use --style-loss w2 or gram, a smaller --size, "
+                "or a larger --max-memory"
+            )
+        block = fitting[0]
+        n = len(tiles(*size, block, halo))
+        out.append(ScaleMemory(size, steps, block, n, predict_peak(config, size, steps, block)))
+    return MemoryPlan(budget, halo, align, tuple(out))
+
+
+def _too_big(config: StyleConfig, size: tuple[int, int], steps: int, budget: int, smallest: int) -> str:
+    need = predict_peak(config, size, steps, smallest)
+    w, h = size
+    fits = [
+        s
+        for s in range(max(w, h), MIN_SIZE - 1, -64)
+        if predict_peak(config, fit_size(w, h, s), steps, smallest) <= budget
+    ]
+    what = f"the largest size that fits is about {fits[0]} px" if fits else "nothing fits it"
+    return (
+        f"{w}x{h} needs about {gb(need)} even in blocks of {smallest} px, over the memory budget of "
+        f"{gb(budget)}; {what}, or give it --max-memory {-(-need // 10**9)}GB"
+    )

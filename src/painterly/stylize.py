@@ -12,13 +12,16 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Optional, Sequence, Union
+from typing import Callable, Literal, Mapping, Optional, Sequence, Union, overload
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from . import blocks
 from . import images as im
+from . import plan as pl
 from . import precision as prec
 from .config import DEFAULT, StyleConfig
 from .losses import (
@@ -58,6 +61,7 @@ class Progress:
     elapsed: float  # seconds since the run started
     image: Optional[Image.Image] = field(default=None, compare=False)
     precision: str = "fp32"  # what the convolutions run in (config.precision resolved)
+    block: int = 0  # block size (px) of this scale's block mode; 0 = the whole image at once
 
     @property
     def fraction(self) -> float:
@@ -83,6 +87,7 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+@overload
 def stylize(
     content: Image.Image,
     styles: Styles,
@@ -92,7 +97,35 @@ def stylize(
     init_image: Optional[Image.Image] = None,
     start_step: int = 0,
     temporal: Optional[TemporalTarget] = None,
-) -> Image.Image:
+    depth: Literal[8] = 8,
+) -> Image.Image: ...
+
+
+@overload
+def stylize(
+    content: Image.Image,
+    styles: Styles,
+    config: StyleConfig = DEFAULT,
+    *,
+    on_progress: Optional[ProgressCallback] = None,
+    init_image: Optional[Image.Image] = None,
+    start_step: int = 0,
+    temporal: Optional[TemporalTarget] = None,
+    depth: Literal[16],
+) -> np.ndarray: ...
+
+
+def stylize(
+    content: Image.Image,
+    styles: Styles,
+    config: StyleConfig = DEFAULT,
+    *,
+    on_progress: Optional[ProgressCallback] = None,
+    init_image: Optional[Image.Image] = None,
+    start_step: int = 0,
+    temporal: Optional[TemporalTarget] = None,
+    depth: Literal[8, 16] = 8,
+) -> Union[Image.Image, np.ndarray]:
     """Repaint ``content`` in the style of ``styles``.
 
     Pure: takes and returns PIL images; prints nothing and touches no files.
@@ -108,10 +141,16 @@ def stylize(
             ``init_image`` (a Progress.image saved at that step).
         temporal: a video frame's temporal loss term (the previous stylised frame, warped;
             see painterly.video), added to the loss as "temporal".
+        depth: 8 for a PIL image; 16 for a (H, W, 3) uint16 array (for 16-bit PNG or TIFF, as
+            images.save_image writes it), PIL having no 16-bit RGB mode.
 
     Returns:
         The stylised image, long side ``config.size``, the content's aspect ratio. If the
         callback raised Cancelled, the best image so far, at that same size.
+
+    Raises:
+        plan.PlanError: the size cannot fit the memory budget (``config.max_memory``), even in
+            blocks; the message says what would.
     """
     style_list = [styles] if isinstance(styles, Image.Image) else list(styles)
     if (config.init == "image" or start_step) and init_image is None:
@@ -121,6 +160,8 @@ def stylize(
 
     content = im.load_image(content, name="content image")
     plan = RunPlan.build(config, *content.size, n_styles=len(style_list))
+    device = pick_device(config.device)
+    memory = plan.memory(config, _gpu_budget(config, device))  # refuses what cannot fit, before any work
     style_list = [im.load_image(s, name="style image") for s in style_list]
     plan.check_paintings(config, [s.size for s in style_list])
     if config.color == "histogram":
@@ -133,7 +174,6 @@ def stylize(
         content = im.luminance_only(content)
     blend = config.style_blend or (1.0,) * len(style_list)
 
-    device = pick_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
     net = get_vgg(config.last_layer, config.pooling, config.weights, str(device))
@@ -154,13 +194,25 @@ def stylize(
     def to_dev(img: Image.Image) -> torch.Tensor:
         return im.to_tensor(img).to(device)
 
-    def finish(x: torch.Tensor) -> Image.Image:
-        out = im.to_image(x)
-        if out.size != final_size:
-            out = out.resize(final_size, Image.Resampling.BICUBIC)
+    def finish(x: torch.Tensor, depth: int = 8):
+        if tuple(x.shape[-1:-3:-1]) != final_size:
+            x = F.interpolate(x, size=final_size[::-1], mode="bicubic", align_corners=False)
+        out = im.to_array(x, depth)  # (H, W, 3), converted a band of rows at a time
         if config.color == "luminance":
-            out = im.luminance_transfer(out, photo)
-        return out
+            im.keep_colours(out, photo)
+        return Image.fromarray(out, "RGB") if depth == 8 else out
+
+    def objective(si: int, size: tuple[int, int]) -> Optional[blocks.BlockObjective]:
+        """Block mode for this scale when the memory plan says so (None: the whole image at once)."""
+        block = memory.scales[si].block
+        if not block:
+            return None
+        return blocks.BlockObjective(
+            features, pl.tiles(*size, block, memory.halo), content_layers=cl, content_targets=c_targets,
+            content_weight=config.content_weight, content_reduction=config.content_reduction, style_layers=sl,
+            style_targets=s_targets, layer_weights=lw, style_weight=config.style_weight * STYLE_LOSS_SCALE[kind],
+            kind=kind, normalize=norm,
+        )  # fmt: skip
 
     final_size = plan.final_size
     gen = torch.Generator().manual_seed(config.seed)
@@ -180,18 +232,30 @@ def stylize(
             proj = {k: sliced_projections(net.channels(k), config.seed + 7919 * si + i, device)
                     for i, k in enumerate(sl)} if kind == "sliced" else {}  # fmt: skip
             # no_grad, not inference_mode: the W2 target's matrices take part in the loss's graph.
+            # In block mode the photo's and the paintings' features are taken block by block too.
+            block = memory.scales[si].block
             with torch.no_grad():
                 c_t = to_dev(c_img)
-                c_targets = {k: v.clone() for k, v in features(c_t, cl).items()} if cl else {}
+                if block:
+                    c_targets = blocks.stitch(features, c_t, cl, pl.tiles(*size, block, memory.halo)) if cl else {}
+                else:
+                    c_targets = {k: v.clone() for k, v in features(c_t, cl).items()} if cl else {}
+                del c_t
                 s_targets = {}
                 if sl:
                     per_style = []
                     for s in style_list:
-                        feats = features(to_dev(im.resize_long_side(s, style_long_side(config, size))), sl)
+                        s_t = to_dev(im.resize_long_side(s, style_long_side(config, size)))
+                        if block:
+                            cut = pl.tiles(s_t.shape[-1], s_t.shape[-2], block, memory.halo)
+                            per_style.append(blocks.statistics(features, s_t, sl, cut, kind, normalize=norm))
+                            continue
+                        feats = features(s_t, sl)
                         per_style.append(
                             {k: style_statistic(feats[k], kind, normalize=norm, projections=proj.get(k)) for k in sl}
                         )
                     s_targets = {k: blend_statistics([p[k] for p in per_style], blend, kind) for k in sl}
+            in_blocks = objective(si, size)
 
             # --- start image for this scale ---
             if x is None:
@@ -206,13 +270,20 @@ def stylize(
 
             def closure() -> tuple[torch.Tensor, dict[str, float]]:
                 nonlocal best, best_loss
-                feats = features(x, layers)
                 terms: dict[str, torch.Tensor] = {}
-                if cl:
+                carried = 0.0  # block mode: the content and style gradient, assembled from blocks
+                if in_blocks is not None:
+                    values, grad = in_blocks(x)
+                    terms = {k: torch.tensor(v) for k, v in values.items()}
+                    carried = blocks.carry(x, grad)
+                    feats = {}
+                else:
+                    feats = features(x, layers)
+                if cl and in_blocks is None:
                     terms["content"] = config.content_weight * sum(
                         content_loss(feats[k], c_targets[k], config.content_reduction) for k in cl
                     )
-                if sl:
+                if sl and in_blocks is None:
                     terms["style"] = (
                         config.style_weight
                         * STYLE_LOSS_SCALE[kind]
@@ -225,7 +296,7 @@ def stylize(
                     terms["tv"] = config.tv_weight * tv_loss(x)
                 if temporal is not None:
                     terms["temporal"] = temporal.loss(x)
-                total = sum(terms.values())
+                total = sum(terms.values()) + carried
                 value = float(total.detach())
                 # The loss is of x as it is now, before the optimiser moves it: remember the
                 # best-scoring image of this scale for a cancelled run.
@@ -233,33 +304,54 @@ def stylize(
                     best, best_loss = x.detach().clone(), value
                 return total, {k: float(v.detach()) for k, v in terms.items()}  # type: ignore[return-value]
 
-            first = max(0, start_step - done)  # steps of this scale already done (resuming)
-            for i, (step_loss, terms) in enumerate(_optimise(config, x, closure, n_steps - first)):
-                step = done + first + i + 1
-                if on_progress is not None:
-                    last = step == done + n_steps
-                    want_image = last or (config.preview_every and step % config.preview_every == 0)
-                    on_progress(
-                        Progress(
-                            step=step,
-                            steps=config.steps,
-                            scale=si + 1,
-                            scales=len(plan.scales),
-                            size=size,
-                            loss=step_loss,
-                            losses=terms,
-                            elapsed=time.perf_counter() - t0,
-                            image=finish(x) if want_image else None,
-                            precision=precision,
-                        )
-                    )
+            took = max(0, start_step - done)  # steps of this scale done (resuming, or before a fallback)
+            while took < n_steps:
+                try:
+                    for step_loss, terms in _optimise(config, x, closure, n_steps - took):
+                        took += 1
+                        step = done + took
+                        if on_progress is not None:
+                            last = step == done + n_steps
+                            want_image = last or (config.preview_every and step % config.preview_every == 0)
+                            on_progress(
+                                Progress(
+                                    step=step,
+                                    steps=config.steps,
+                                    scale=si + 1,
+                                    scales=len(plan.scales),
+                                    size=size,
+                                    loss=step_loss,
+                                    losses=terms,
+                                    elapsed=time.perf_counter() - t0,
+                                    image=finish(x) if want_image else None,
+                                    precision=precision,
+                                    block=memory.scales[si].block,
+                                )
+                            )
+                except Exception as e:
+                    # Out of memory (a GPU's allocator, or RAM taken by others meanwhile): go on from
+                    # this x, the steps done kept, in blocks half as wide (the optimiser's history is
+                    # dropped, as after an undone step). PlanError when blocks cannot get smaller.
+                    if not blocks.out_of_memory(e):
+                        raise
+                    memory = memory.smaller(config, si)
+                    in_blocks = objective(si, size)
+                    with torch.no_grad():
+                        x.grad = None
             done += n_steps
             x = x.detach()
     except Cancelled:
         # Mid-scale, the best-scoring image of this scale; before any step, the start image.
-        return finish(best if best is not None else (x.detach() if x is not None else im.to_tensor(content)))
+        return finish(best if best is not None else (x.detach() if x is not None else im.to_tensor(content)), depth)
     assert x is not None
-    return finish(x)
+    return finish(x, depth)
+
+
+def _gpu_budget(config: StyleConfig, device: torch.device) -> Optional[int]:
+    """On a CUDA GPU with no max_memory set, a safe share of its free memory (else the plan decides)."""
+    if config.max_memory or device.type != "cuda":
+        return None
+    return int(pl.SAFE_SHARE * torch.cuda.mem_get_info(device)[0])
 
 
 def _initial(
@@ -285,7 +377,6 @@ def _initial(
     return im.to_tensor(c_img)
 
 
-HISTORY_BYTES = 512 * 2**20  # memory allowed for L-BFGS's history (see _optimise)
 BLOWUP = 1.5  # a step that multiplies the loss by more than this is undone (see _optimise)
 
 
@@ -309,8 +400,8 @@ def _optimise(config: StyleConfig, x: torch.Tensor, closure, n: int):
     # same algorithm as one long call, but yields control (progress, cancel) every step.
     # L-BFGS keeps two image-sized vectors per history entry: 20 entries are 1.3 GB at 2048 px,
     # which took a 2048 px run to 8.3 GB peak (benchmarks/RESULTS.md, memory). Capping the
-    # history at HISTORY_BYTES keeps 20 entries up to about 1.1 megapixels, fewer only above.
-    history = max(5, min(20, HISTORY_BYTES // (2 * x.numel() * x.element_size())))
+    # history at plan.HISTORY_BYTES keeps 20 entries up to about 1.1 megapixels, fewer only above.
+    history = pl.lbfgs_history(x.numel() // 3)
 
     def fresh() -> torch.optim.LBFGS:
         return torch.optim.LBFGS(

@@ -369,6 +369,8 @@ def _estimate(config: StyleConfig, content: Optional[Picture], owner: str) -> No
     out_w, out_h = logic.output_size(config, w, h)
     seconds = logic.estimate_seconds(config, w, h, _calibration(owner))
     st.markdown(f"**About {logic.format_duration(seconds)}** for a {out_w} × {out_h} px picture, {config.steps} steps.")
+    fits, note = logic.memory_note(config, w, h)
+    (st.caption if fits else st.warning)(note)
 
 
 def _calibration(owner: str) -> float:

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Literal, Sequence
 from .. import precision
 from ..config import PRESET_HELP, PRESETS, ConfigError, StyleConfig, fields
 from ..jobs.store import new_id, valid_id
-from ..plan import RunPlan
+from ..plan import PlanError, RunPlan, gb
 
 # --- presets, in words a painter would use ---------------------------------------------------
 
@@ -73,7 +73,7 @@ def preview_strength(strength: float) -> float:
 
 # --- sizes and the time estimate --------------------------------------------------------------
 
-SIZE_CHOICES: tuple[int, ...] = (256, 384, 512, 768, 1024, 1536, 2048)
+SIZE_CHOICES: tuple[int, ...] = (256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192)
 TIME_CHOICES: tuple[int, ...] = (15, 30, 60, 120, 300, 600, 1200, 1800)  # seconds
 
 # Rough cost of one optimisation step, t = STEP_OVERHEAD + STEP_SECONDS_PER_MP * megapixels.
@@ -96,7 +96,7 @@ def estimate_seconds(config: StyleConfig, width: int, height: int, calibration: 
     Sums steps x per-step cost over the engine's own run plan. ``calibration`` scales the
     result (see ``calibration_from``).
     """
-    work = RunPlan.build(config, width, height).seconds(lambda w, h: _step_seconds(config, w, h))
+    work = RunPlan.build(config, width, height).seconds(lambda w, h: step_seconds(config, w, h))
     return calibration * (SETUP_SECONDS + work)
 
 
@@ -141,14 +141,25 @@ def preview_every_for(config: StyleConfig, width: int, height: int, target: floa
 
     Judged at the finest scale, where steps are slowest; an image costs little next to a step.
     """
-    return max(1, min(50, int(target / _step_seconds(config, *output_size(config, width, height)))))
+    return max(1, min(50, int(target / step_seconds(config, *output_size(config, width, height)))))
 
 
-def _step_seconds(config: StyleConfig, width: int, height: int) -> float:
+def step_seconds(config: StyleConfig, width: int, height: int) -> float:
     per_mp = STEP_SECONDS_PER_MP.get(config.optimizer, max(STEP_SECONDS_PER_MP.values()))
     # The workers run on this machine's CPU: bf16 where it has the units (precision.py decides).
     per_mp *= precision.STEP_COST[precision.resolve(config.precision, "cpu")]
     return STEP_OVERHEAD + per_mp * width * height / 1e6
+
+
+def memory_note(config: StyleConfig, width: int, height: int) -> tuple[bool, str]:
+    """(fits, one line): the run plan's memory for this picture on this machine, or why it cannot run."""
+    try:
+        mem = RunPlan.build(config, width, height).memory(config)
+    except PlanError as e:
+        return False, str(e)
+    last = mem.scales[-1]
+    how = f", the full size in {last.tiles} blocks of {last.block} px" if last.block else ""
+    return True, f"Memory: about {gb(mem.peak)} of the {gb(mem.budget)} this machine can spare{how}."
 
 
 def output_size(config: StyleConfig, width: int, height: int) -> tuple[int, int]:
