@@ -53,6 +53,7 @@ OLD_DEFAULT: dict = {
     "optimizer": "lbfgs", "lr": 1.0, "init": "preview", "seed": 0, "clamp": True, "pooling": "max",
     "style_scale": 1.0, "color": "none", "color_strength": 1.0,
     "style_loss": "gram", "precision": "fp32",  # the fields as they were before they existed
+    "max_memory": "", "block_size": 0,  # prints (issue 10): the plan decides; whole image at 512 px
 }  # fmt: skip
 
 CANDIDATES: dict[str, dict] = {

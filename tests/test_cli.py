@@ -338,7 +338,13 @@ def test_app_and_worker_pass_their_options(capsys, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "painterly.app", app)
     monkeypatch.setitem(sys.modules, "painterly.jobs", jobs)
     assert run(capsys, "app", "--port", "9000", "--workers", "2", "--data-dir", tmp_path)[0] == 0
-    assert calls["launch"] == {"host": "127.0.0.1", "port": 9000, "workers": 2, "data_dir": str(tmp_path)}
+    assert calls["launch"] == {
+        "host": "127.0.0.1",
+        "port": 9000,
+        "workers": 2,
+        "data_dir": str(tmp_path),
+        "executor": "local",
+    }
     assert run(capsys, "worker", "--data-dir", tmp_path, "--once")[0] == 0
     assert calls["worker"]["data_dir"] == str(tmp_path) and calls["worker"]["once"] is True
     assert calls["worker"]["stop"].is_set() is False
