@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from painterly import images as im
 from painterly import videoio as vio
 from painterly.videoio import VideoError
 
@@ -86,6 +87,8 @@ def test_write_video_round_trip_keeps_rate_count_and_picture(tmp_path):
     # Lossy (and 4:2:0 chroma on a 64x48 picture), but each frame in its place.
     assert all(diff(back[i], src[i]) < 0.3 * diff(back[i], src[(i + 1) % 6]) for i in range(6))
     assert [p.name for p in tmp_path.iterdir()] == ["o.mp4"]  # no temporary file left
+    # A file the user asked for: the mode open() would give it, not the temporary name's 0600.
+    assert out.stat().st_mode & 0o777 == im.file_mode()
 
 
 def test_audio_survives_unchanged_and_is_cut_at_the_video_end(tmp_path):

@@ -269,6 +269,12 @@ def _read_umask() -> int:
 _UMASK = _read_umask()  # read once, at import: os.umask can only be read by setting it
 
 
+def file_mode() -> int:
+    """The mode ``open()`` gives a new file (0666 less the umask), for files made under a
+    temporary name (``mkstemp`` makes them 0600) and renamed into place."""
+    return 0o666 & ~_UMASK
+
+
 def write_atomic(
     path: Union[str, os.PathLike], data: Union[bytes, Callable[[BinaryIO], object]], *, private: bool = False
 ) -> Path:
@@ -287,7 +293,7 @@ def write_atomic(
         with open(tmp, "wb") as f:  # by name: a writer may ask f.name (tifffile does)
             # mkstemp makes the file private (0600) already.
             if not private:
-                os.chmod(tmp, 0o666 & ~_UMASK)
+                os.chmod(tmp, file_mode())
             if isinstance(data, (bytes, bytearray)):
                 f.write(data)
             else:

@@ -20,7 +20,7 @@ import av.error
 import numpy as np
 from PIL import Image
 
-from .images import MAX_INPUT_PIXELS, SAVE_FORMATS, ImageError, load_image, save_image
+from .images import MAX_INPUT_PIXELS, SAVE_FORMATS, ImageError, file_mode, load_image, save_image
 
 PathLike = Union[str, os.PathLike]
 
@@ -282,6 +282,7 @@ def write_video(
                     c.mux(packet)
             if src is not None:
                 src.close()
+        os.chmod(tmp, file_mode())  # mkstemp's 0600 is for the temporary name only
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)
