@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import time
+import urllib.request
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -83,3 +88,31 @@ def ray_head():
         finally:
             if ray.is_initialized():
                 ray.shutdown()
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A localhost port nobody listens on (now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def wait_serving() -> Callable[[str, subprocess.Popen, Path], None]:
+    """wait(url, proc, log): until the Streamlit server at ``url`` answers its health check; fails
+    with the server's log if the process ends or a minute passes first."""
+
+    def wait(url: str, proc: subprocess.Popen, log: Path) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(url + "_stcore/health", timeout=2).read() == b"ok":
+                    return
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the studio did not start:\n" + log.read_text())
+            time.sleep(0.3)
+
+    return wait

@@ -14,11 +14,8 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Iterator
 
@@ -56,31 +53,16 @@ def _require_browser():
     return sync_api
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def studio(tmp_path: Path) -> Iterator[str]:
+def studio(tmp_path: Path, free_port: int, wait_serving) -> Iterator[str]:
     """launch() in a child process on a free localhost port with a temporary data dir."""
-    port, data = _free_port(), tmp_path / "data"
+    port, data = free_port, tmp_path / "data"
     log = open(tmp_path / "studio.log", "w")
     code = f"from painterly.app import launch; raise SystemExit(launch(port={port}, data_dir={str(data)!r}))"
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(url + "_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the studio did not start:\n" + (tmp_path / "studio.log").read_text())
-            time.sleep(0.3)
+        wait_serving(url, proc, tmp_path / "studio.log")
         yield url
     finally:
         proc.send_signal(signal.SIGINT)  # as Ctrl-C: launch() stops the server and the worker

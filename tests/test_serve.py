@@ -11,9 +11,7 @@ from __future__ import annotations
 import base64
 import http.client
 import os
-import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
@@ -50,12 +48,6 @@ socket.socket.connect = connect
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _websocket_status(port: int, origin: str) -> int:
     """The status a websocket handshake to the studio gets from ``origin``."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -76,12 +68,12 @@ def _websocket_status(port: int, origin: str) -> int:
     return status
 
 
-def test_the_studio_server_calls_nobody(tmp_path: Path) -> None:
+def test_the_studio_server_calls_nobody(tmp_path: Path, free_port: int, wait_serving) -> None:
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "sitecustomize.py").write_text(RECORDER)
     log = tmp_path / "net.log"
     log.touch()
-    port = _free_port()
+    port = free_port
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")]),
@@ -92,15 +84,7 @@ def test_the_studio_server_calls_nobody(tmp_path: Path) -> None:
     proc = subprocess.Popen(streamlit_command("127.0.0.1", port), env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(url + "_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-            time.sleep(0.3)
+        wait_serving(url, proc, tmp_path / "server.log")
         assert b"<html" in urllib.request.urlopen(url, timeout=10).read().lower()
         # The same origin is welcome; another site's page is refused without asking the internet.
         assert _websocket_status(port, f"http://127.0.0.1:{port}") == 101

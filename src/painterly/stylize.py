@@ -276,22 +276,22 @@ def stylize(
                     values, grad = in_blocks(x)
                     terms = {k: torch.tensor(v) for k, v in values.items()}
                     carried = blocks.carry(x, grad)
-                    feats = {}
                 else:
                     feats = features(x, layers)
-                if cl and in_blocks is None:
-                    terms["content"] = config.content_weight * sum(
-                        content_loss(feats[k], c_targets[k], config.content_reduction) for k in cl
-                    )
-                if sl and in_blocks is None:
-                    terms["style"] = (
-                        config.style_weight
-                        * STYLE_LOSS_SCALE[kind]
-                        * sum(
-                            w * style_distance(feats[k], s_targets[k], kind, normalize=norm, projections=proj.get(k))
-                            for k, w in zip(sl, lw)
+                    if cl:
+                        terms["content"] = config.content_weight * sum(
+                            content_loss(feats[k], c_targets[k], config.content_reduction) for k in cl
                         )
-                    )
+                    if sl:
+                        terms["style"] = (
+                            config.style_weight
+                            * STYLE_LOSS_SCALE[kind]
+                            * sum(
+                                w
+                                * style_distance(feats[k], s_targets[k], kind, normalize=norm, projections=proj.get(k))
+                                for k, w in zip(sl, lw)
+                            )
+                        )
                 if config.tv_weight:
                     terms["tv"] = config.tv_weight * tv_loss(x)
                 if temporal is not None:
