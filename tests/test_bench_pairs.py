@@ -51,3 +51,17 @@ def test_old_default_names_every_field():
     assert set(pairs.OLD_DEFAULT) == {f.name for f in fields()} - set_by_harness
     old = StyleConfig.from_dict(pairs.OLD_DEFAULT)
     assert old.steps == 80 and old.init == "preview" and old.style_weight == 5e-3
+
+
+def test_a_saved_run_is_reused_only_when_its_settings_are_the_same():
+    """A field added to StyleConfig after a run was saved, at its default, keeps the run; any other
+    difference (a changed value, a new field away from its default, a field gone) runs it again."""
+    from painterly.config import StyleConfig
+
+    now = StyleConfig(size=64).to_dict()
+    saved = {k: v for k, v in now.items() if k != "block_size"}  # saved before block_size existed
+    assert pairs.same_settings(saved, now)
+    assert pairs.same_settings(now, now)
+    assert not pairs.same_settings(saved, {**now, "block_size": 128})
+    assert not pairs.same_settings({**saved, "steps": 7}, now)
+    assert not pairs.same_settings({**now, "gone": 1}, now)
