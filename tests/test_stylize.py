@@ -249,3 +249,19 @@ def test_a_step_that_wrecks_the_picture_is_undone(content_img, style_img):
     assert all(np.isfinite(losses))
     assert max(losses) <= 1.5 * losses[0]  # no reported step is a wreck
     assert losses[-1] <= losses[0]
+
+
+def test_iterate_averaging_is_the_bias_corrected_moving_average_of_the_steps(content_img, style_img):
+    # Within a scale averaging does not change the iterates, only what is shown and returned:
+    # step k of the averaged run is sum_i d^(k-i) (1-d) x_i / (1 - d^k) of the plain run's x_i.
+    cfg = StyleConfig(size=48, steps=6, scales=1, init="content", preview_every=1, precision="fp32")
+    _, plain = run(content_img, style_img, cfg)
+    out, averaged = run(content_img, style_img, cfg.replace(average=0.5))
+    xs = [arr(p.image) for p in plain]
+    ema, weight = np.zeros_like(xs[0]), 0.0
+    for x, p in zip(xs, averaged):
+        ema, weight = 0.5 * ema + 0.5 * x, 0.5 * weight + 0.5
+        assert np.abs(arr(p.image) - ema / weight).max() <= 2 / 255
+    assert [p.loss for p in averaged] == [p.loss for p in plain]  # the same iterates
+    assert np.array_equal(arr(out), arr(averaged[-1].image))
+    assert np.abs(xs[-1] - arr(out)).mean() > 1 / 255  # the average is not the last image

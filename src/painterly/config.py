@@ -128,6 +128,17 @@ class StyleConfig:
     # --- optimiser ----------------------------------------------------------------------
     optimizer: Literal["lbfgs", "adam"] = _f("lbfgs", "Optimiser for the pixels.", choices=("lbfgs", "adam"))
     lr: float = _f(1.0, "Learning rate (Adam: per step, on [0,1] pixels; L-BFGS: step length).", min=0.0)
+    # Iterate averaging as crowsonkb's style_transfer does it (an exponential moving average of
+    # the image with bias correction, reset at each scale): it smooths the step-to-step noise of
+    # Adam's iterates. Off by default: with L-BFGS it did not pay (benchmarks/RESULTS.md).
+    average: float = _f(
+        0.0,
+        "Iterate averaging: the result (and the start of the next scale) is an exponential moving "
+        "average of the image over the steps of each scale, with this decay per step, e.g. 0.9; "
+        "0 = off, the last image.",
+        min=0.0,
+        max=0.999,
+    )
     # "preview" (warm start from the instant feed-forward result) reached every quality
     # target in fewer steps than starting from the photo (benchmarks/RESULTS.md, 256 px).
     init: Literal["content", "noise", "preview", "image"] = _f(

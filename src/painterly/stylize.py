@@ -220,6 +220,7 @@ def stylize(
     done = 0  # steps of the schedule completed (including skipped ones when resuming)
     x: Optional[torch.Tensor] = None
     best: Optional[torch.Tensor] = None  # lowest-loss image of the current scale
+    avg: Optional[_Average] = None  # iterate averaging of the current scale (config.average)
 
     try:
         for si, (size, n_steps) in enumerate(plan.scales):
@@ -267,6 +268,7 @@ def stylize(
             x = x.contiguous().requires_grad_(True)
 
             best_loss = math.inf
+            avg = _Average(x, config.average) if config.average else None
 
             def closure() -> tuple[torch.Tensor, dict[str, float]]:
                 nonlocal best, best_loss
@@ -304,12 +306,19 @@ def stylize(
                     best, best_loss = x.detach().clone(), value
                 return total, {k: float(v.detach()) for k, v in terms.items()}  # type: ignore[return-value]
 
+            def shown() -> torch.Tensor:
+                """The image this scale stands for: the running average where averaging is on."""
+                assert x is not None
+                return avg.get() if avg is not None and avg.weight else x
+
             took = max(0, start_step - done)  # steps of this scale done (resuming, or before a fallback)
             while took < n_steps:
                 try:
                     for step_loss, terms in _optimise(config, x, closure, n_steps - took):
                         took += 1
                         step = done + took
+                        if avg is not None:
+                            avg.update(x)
                         if on_progress is not None:
                             last = step == done + n_steps
                             want_image = last or (config.preview_every and step % config.preview_every == 0)
@@ -323,7 +332,7 @@ def stylize(
                                     loss=step_loss,
                                     losses=terms,
                                     elapsed=time.perf_counter() - t0,
-                                    image=finish(x) if want_image else None,
+                                    image=finish(shown()) if want_image else None,
                                     precision=precision,
                                     block=memory.scales[si].block,
                                 )
@@ -339,12 +348,32 @@ def stylize(
                     with torch.no_grad():
                         x.grad = None
             done += n_steps
-            x = x.detach()
+            x = shown().detach()
     except Cancelled:
-        # Mid-scale, the best-scoring image of this scale; before any step, the start image.
+        # Mid-scale, the best-scoring image of this scale (with averaging on, the average so far);
+        # before any step, the start image.
+        if avg is not None and avg.weight:
+            return finish(avg.get(), depth)
         return finish(best if best is not None else (x.detach() if x is not None else im.to_tensor(content)), depth)
     assert x is not None
     return finish(x, depth)
+
+
+class _Average:
+    """An exponential moving average of the image, bias-corrected so that it is the image itself
+    after one update (as in crowsonkb's style_transfer: value / (1 - decay^n))."""
+
+    def __init__(self, x: torch.Tensor, decay: float) -> None:
+        self.decay, self.weight = decay, 0.0
+        self.value = torch.zeros_like(x.detach())
+
+    def update(self, x: torch.Tensor) -> None:
+        with torch.no_grad():
+            self.value.mul_(self.decay).add_(x.detach(), alpha=1 - self.decay)
+        self.weight = self.weight * self.decay + (1 - self.decay)
+
+    def get(self) -> torch.Tensor:
+        return self.value / self.weight
 
 
 def _gpu_budget(config: StyleConfig, device: torch.device) -> Optional[int]:
