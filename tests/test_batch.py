@@ -250,3 +250,19 @@ def test_the_command_refuses_bad_input_in_one_line(folders, capsys):
         err = capsys.readouterr().err
         assert rc in (1, 2) and len(err.strip().splitlines()) == 1 and why in err, err
     assert not any(folders["out"].glob("*.png"))
+
+
+def test_one_cancelled_stops_pictures_videos_and_batches_and_needs_no_torch():
+    """A callback raising painterly.Cancelled stops any run: one class, in a module that a front
+    end which only watches runs (the batch parent) imports without loading torch."""
+    import subprocess
+    import sys
+
+    import painterly
+    import painterly.batch
+    import painterly.stylize
+
+    assert painterly.Cancelled is painterly.batch.Cancelled is painterly.stylize.Cancelled
+    code = "import sys, painterly.progress, painterly.batch; assert 'torch' not in sys.modules, 'torch imported'"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -17,8 +17,8 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "stylize": "stylize",
-    "Progress": "stylize",
-    "Cancelled": "stylize",
+    "Progress": "progress",
+    "Cancelled": "progress",
     "StyleConfig": "config",
     "VideoConfig": "config",
     "stylize_video": "video",
@@ -43,8 +43,8 @@ if TYPE_CHECKING:
     from .images import load_image as load_image
     from .images import save_image as save_image
     from .preview import preview as preview
-    from .stylize import Cancelled as Cancelled
-    from .stylize import Progress as Progress
+    from .progress import Cancelled as Cancelled
+    from .progress import Progress as Progress
     from .stylize import stylize as stylize
     from .video import stylize_video as stylize_video
 

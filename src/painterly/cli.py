@@ -51,7 +51,7 @@ from .plan import PlanError, RunPlan
 from .reporter import ProgressReporter, VideoReporter
 
 if TYPE_CHECKING:
-    from .stylize import Progress
+    from .progress import Progress
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -421,7 +421,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     if memory.peak > 2 * 10**9 and not args.quiet:
         print(f"painterly: {memory.lines()[0]}", file=sys.stderr)
 
-    from .stylize import Cancelled, stylize
+    from .progress import Cancelled
+    from .stylize import stylize
     from .vgg import WeightsError
 
     reporter = ProgressReporter(sys.stderr, plan, quiet=args.quiet)
@@ -503,7 +504,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     info = vio.probe(args.input)
     styles = [load_image(s, name="style image") for s in args.styles]
 
-    from .stylize import Cancelled
+    from .progress import Cancelled
     from .vgg import WeightsError
     from .video import VideoProgress, frame_size, stylize_video
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Optional, TextIO
 from .plan import RunPlan
 
 if TYPE_CHECKING:
-    from .stylize import Progress
+    from .progress import Progress
     from .video import VideoProgress
 
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Literal, Mapping, Optional, Sequence, Union, overload
+from typing import Literal, Optional, Sequence, Union, overload
 
 import numpy as np
 import torch
@@ -36,39 +35,9 @@ from .losses import (
     tv_loss,
 )
 from .plan import RunPlan, style_long_side
+from .progress import Cancelled, Progress, ProgressCallback
 from .vgg import get_vgg
 
-
-class Cancelled(Exception):
-    """Raise from an ``on_progress`` callback to stop a run; stylize() then returns the best image so far."""
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One step of a run, as passed to ``on_progress``.
-
-    ``image`` is set every ``config.preview_every`` steps, at the end of each scale and at
-    the last step; otherwise None (making an image costs time).
-    """
-
-    step: int  # steps done so far, across all scales (1-based)
-    steps: int  # total steps of the run
-    scale: int  # current scale, 1-based (1 = coarsest)
-    scales: int
-    size: tuple[int, int]  # (width, height) being optimised now
-    loss: float  # weighted total
-    losses: Mapping[str, float]  # weighted terms: content, style, tv
-    elapsed: float  # seconds since the run started
-    image: Optional[Image.Image] = field(default=None, compare=False)
-    precision: str = "fp32"  # what the convolutions run in (config.precision resolved)
-    block: int = 0  # block size (px) of this scale's block mode; 0 = the whole image at once
-
-    @property
-    def fraction(self) -> float:
-        return self.step / self.steps
-
-
-ProgressCallback = Callable[[Progress], None]
 Styles = Union[Image.Image, Sequence[Image.Image]]
 
 

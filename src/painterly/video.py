@@ -30,7 +30,8 @@ from PIL import Image
 from .config import DEFAULT, StyleConfig, VideoConfig
 from .losses import TemporalTarget
 from .plan import RunPlan
-from .stylize import Cancelled, Progress, Styles, stylize
+from .progress import Cancelled, Progress
+from .stylize import Styles, stylize
 
 VIDEO_DEFAULT = VideoConfig()
 

@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 from ..config import StyleConfig
 from ..images import SAVE_FORMATS, encode_image, load_image, write_atomic
+from ..progress import Cancelled
 from .plan import BatchItem, BatchPlan, sidecar_record
 
 # The default split of a machine's cores: threads per picture, and as many pictures at once as
@@ -32,10 +33,6 @@ from .plan import BatchItem, BatchPlan, sidecar_record
 # threads per picture on a 2-core Xeon (benchmarks/RESULTS.md, "Batches").
 PICTURE_THREADS = 1
 POST_EVERY = 0.5  # seconds between progress posts from a running picture (and the last step)
-
-
-class Cancelled(Exception):
-    """Raise from ``on_progress`` to stop the batch; what is finished is kept."""
 
 
 Tick = tuple[int, int, int, str]  # (item index, step, steps, "host:pid" running it): a running picture
@@ -125,7 +122,6 @@ def render(
     ``post`` receives a Tick at most every POST_EVERY s and at the last step; ``stop`` set
     ends the run early (the result is then marked ``stopped``).
     """
-    from ..stylize import Cancelled as Stop
     from ..stylize import stylize
 
     where = f"{socket.gethostname()}:{os.getpid()}"
@@ -142,7 +138,7 @@ def render(
             last_post = now
             post((task.index, p.step, p.steps, where))
         if stop is not None and stop.is_set() and p.step < p.steps:
-            raise Stop
+            raise Cancelled
 
     t0 = time.perf_counter()
     image = stylize(content, styles, config, on_progress=on_progress)

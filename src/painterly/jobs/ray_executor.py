@@ -53,7 +53,7 @@ def ray_engine(threads: int = 0, **ray_init: Any) -> Callable[..., Image.Image]:
     ) -> Image.Image:
         from ray.util.queue import Empty, Queue
 
-        from ..stylize import Cancelled
+        from ..progress import Cancelled
 
         progress: Queue = Queue()  # task -> here: Progress values
         control: Queue = Queue()  # here -> task: "stop"
@@ -94,7 +94,8 @@ def _run_remote(
     """The Ray task: stylize, sending each Progress back and obeying a stop request."""
     import torch
 
-    from ..stylize import Cancelled, stylize
+    from ..progress import Cancelled
+    from ..stylize import stylize
 
     if threads:
         torch.set_num_threads(threads)

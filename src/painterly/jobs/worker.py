@@ -32,7 +32,7 @@ from .store import Job, JobStore, LeaseLost, WorkerInfo
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ..stylize import Progress
+    from ..progress import Progress
 
 log = logging.getLogger("painterly.jobs")
 
@@ -362,7 +362,7 @@ class _Tracker:
         self.cancelled = self.cancelled or asked
 
     def __call__(self, p: Progress) -> None:
-        from ..stylize import Cancelled
+        from ..progress import Cancelled
 
         now = time.monotonic()
         self._time_step(p, now)
