@@ -324,8 +324,8 @@ def test_unknown_or_malformed_job_link(home: Path) -> None:
 def test_strength_is_logarithmic_around_the_preset() -> None:
     base = 5e-3
     assert logic.style_weight_for(base, 50) == pytest.approx(base)
-    assert logic.style_weight_for(base, 100) == pytest.approx(base * 10)
-    assert logic.style_weight_for(base, 0) == pytest.approx(base / 10)
+    assert logic.style_weight_for(base, 100) == pytest.approx(base * 10**1.5)
+    assert logic.style_weight_for(base, 0) == pytest.approx(base / 10**1.5)
     assert list(logic.STRENGTH_LEVELS)[len(logic.STRENGTH_LEVELS) // 2] == logic.STRENGTH_DEFAULT
 
 
@@ -473,7 +473,7 @@ def test_gallery_shows_each_picture_live_with_facts_and_links(
     owner = "a-browser-token-0004"  # done_job's
     cfg = preset("draft", **TINY)
     running = store.submit(png(content_img), [png(style_img)], cfg, owner=owner)
-    _running(store, running, 2, 4)
+    worker = _running(store, running, 2, 4)
     store.save_preview(running, content_img)
     waiting = store.submit(png(content_img), [png(style_img)], cfg, owner=owner)
     theirs = store.submit(png(content_img), [png(style_img)], cfg, owner="someone-else-0000")
@@ -499,7 +499,6 @@ def test_gallery_shows_each_picture_live_with_facts_and_links(
     assert [b.key for b in at.button if b.key and b.key.startswith("delete:")] == [f"delete:{done_job}"]
 
     # Live: the same page, a moment later, shows the job's new progress without a reload.
-    worker = WorkerInfo.current()
     store.record_progress(
         running, worker, step=3, steps=4, scale=1, scales=1, loss=4.0, elapsed=4.0, eta=1.0, losses=[], lease=60
     )
@@ -573,11 +572,11 @@ def test_every_strength_notch_changes_the_preview(content_img, style_img) -> Non
 
 
 def test_every_strength_notch_changes_the_result(content_img, style_img, one_torch_thread) -> None:
-    from painterly import stylize
+    from painterly.stylize import stylize
 
     base = preset("default", size=32, steps=3, scales=1, init="content")
     weights = [logic.style_weight_for(base.style_weight, n) for n in logic.STRENGTH_LEVELS]
-    assert all(b > 2 * a for a, b in zip(weights, weights[1:]))  # each notch a real step
+    assert all(b > 3 * a for a, b in zip(weights, weights[1:]))  # each notch a real step
     pictures = [stylize(content_img, style_img, base.replace(style_weight=w)).tobytes() for w in weights]
     assert len(set(pictures)) == len(weights)
     assert logic.base_style_weight(weights[5], 83) == pytest.approx(base.style_weight)
@@ -703,8 +702,8 @@ def test_step_cost_fit_separates_overhead_from_pixels() -> None:
 def test_calibration_times_the_real_engine(content_img, style_img, one_torch_thread) -> None:
     import time
 
-    from painterly import stylize
     from painterly.calibrate import measure
+    from painterly.stylize import stylize
 
     cost = measure(sizes=(64, 96), steps=4)
     assert cost.measured and cost.per_mp > 0 and cost.overhead >= 0 and cost.precision in ("fp32", "bf16")

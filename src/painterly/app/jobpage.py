@@ -231,7 +231,7 @@ def _before_after(store: JobStore, job: Job, result: bytes) -> None:
         except Exception as e:  # noqa: BLE001 -- the optional preview: a note instead
             st.caption(f"No instant sketch on this server ({type(e).__name__}).")
         else:
-            st.image(sketch.resize((job.width, job.height)), width=width)
+            tabs[1].image(sketch.resize((job.width, job.height)), width=width)
             st.caption(
                 "The instant sketch: one pass of a fast network, in about a second. The finished picture "
                 f"took {logic.format_duration(job.elapsed)} of optimisation: brushwork and colour taken from "

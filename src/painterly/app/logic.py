@@ -47,8 +47,11 @@ def preset_help(name: str) -> str:
 # One slider, 0..100, 50 = the preset as tuned. The optimum balances alpha*content against
 # beta*style (Gatys et al. 2015, fig. 3 sweeps alpha/beta over decades), so the slider is
 # logarithmic: each end is STRENGTH_DECADES decades weaker/stronger than the preset's beta.
+# 1.5 decades (x3.2 a notch): every notch a visibly different picture, Faint nearly the photo
+# and Wild nearly the painting's texture; at 1 decade Strong was hardly Medium (benchmarks/
+# RESULTS.md, "Style strength").
 STRENGTH_DEFAULT = 50
-STRENGTH_DECADES = 1.0
+STRENGTH_DECADES = 1.5
 # The slider's stops, in words: a person picks "Bold", not "beta = 0.0316".
 STRENGTH_LEVELS: dict[int, str] = {
     0: "Faint",
