@@ -118,8 +118,9 @@ class StepCost:
 
     @classmethod
     def fit(cls, timings: Sequence[tuple[int, float]], precision: str, setup: float) -> StepCost:
-        """The line through (pixels, seconds per step) timings at two or more sizes (least squares);
-        a noisy fit (a busy machine) that gives a negative term falls back to pixels alone."""
+        """The line through (pixels, seconds per step) timings at two or more sizes (least squares).
+        A fit that gives a negative term (a busy machine, sizes too small to tell) falls back to
+        the largest size's seconds per pixel: the large sizes are where the time goes."""
         n = len(timings)
         mx = sum(p for p, _ in timings) / n
         my = sum(t for _, t in timings) / n
@@ -127,7 +128,8 @@ class StepCost:
         slope = sum((p - mx) * (t - my) for p, t in timings) / var if var else 0.0
         overhead = my - slope * mx
         if slope <= 0 or overhead < 0:
-            slope, overhead = max(t / p for p, t in timings if p > 0), 0.0
+            pixels, seconds = max(timings)
+            slope, overhead = seconds / pixels, 0.0
         return cls(overhead, slope * 1e6, precision, setup, measured=True)
 
 

@@ -81,14 +81,18 @@ def strength_notch(value: object) -> int:
 
 # The instant preview's strength per notch. The network's strength interpolates its style
 # embedding from the photo's own (0) to the painting's (1), and saturates there: past 1 the
-# pictures barely change (looked at, 1.0 to 2.0), so the notches share 0..1 and each one is
-# its own picture (Strong, Bold and Wild used to all be 1.0: byte-identical previews).
-PREVIEW_FAINTEST = 0.25
+# pictures barely change (looked at, 1.0 to 2.0), so the notches share 0.3..1 and each one is
+# its own picture (Strong, Bold and Wild used to all be 1.0: byte-identical previews). The curve
+# bends up, so Medium's sketch (0.77) sits nearer the full-strength preview that every run
+# starts from (init="preview"): a linear 0.25..1 put it at 0.63, visibly tamer than its result.
+PREVIEW_FAINTEST = 0.3
+PREVIEW_BEND = 1.6
 
 
 def preview_strength(strength: float) -> float:
     """The instant preview's 0..1 strength for a notch: rising at every notch, 1 at Wild."""
-    return PREVIEW_FAINTEST + (1.0 - PREVIEW_FAINTEST) * max(0.0, min(100.0, strength)) / 100.0
+    x = max(0.0, min(100.0, strength)) / 100.0
+    return PREVIEW_FAINTEST + (1.0 - PREVIEW_FAINTEST) * (1.0 - (1.0 - x) ** PREVIEW_BEND)
 
 
 # --- sizes, steps and the time estimate -------------------------------------------------------
