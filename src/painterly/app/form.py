@@ -199,7 +199,8 @@ def _inputs(source: Optional[Source]) -> tuple[Optional[Picture], list[Picture],
         if styles:
             cols = st.columns(min(3, len(styles)))
             for i, pic in enumerate(styles):
-                cols[i % len(cols)].image(media.thumbnail(pic.image, 200), caption=_short(pic.name))
+                # A short name: in a third of the column a long one broke mid-word (".jp / g").
+                cols[i % len(cols)].image(media.thumbnail(pic.image, 200), caption=_short(pic.name, 14))
     return content, styles, errors
 
 
