@@ -13,6 +13,8 @@ import time
 import streamlit as st
 
 from .. import precision
+from ..config import ConfigError
+from ..images import ImageError
 from ..jobs import Job, JobStore
 from ..plan import RunPlan
 from . import logic, media, state
@@ -106,7 +108,7 @@ def _progress_line(store: JobStore, job: Job) -> str:
     whose numbers mean nothing to a person; what the loss says is how much is still changing."""
     try:
         plan = RunPlan.build(job.config, job.width, job.height)
-    except Exception:  # noqa: BLE001 -- a config this version cannot plan: no line
+    except (ConfigError, ImageError):  # a stored config this version cannot plan: no line
         return ""
     scale = min(max(job.scale, 1), len(plan.scales))
     (w, h), _ = plan.scales[scale - 1]
