@@ -11,6 +11,7 @@ import math
 from typing import Any, NamedTuple, Optional
 
 import streamlit as st
+from PIL import ImageOps
 
 from .. import images as im
 from ..config import PRESETS, ConfigError, StyleConfig
@@ -257,7 +258,8 @@ def _main_controls(
         blend = []
         for i, pic in enumerate(styles):
             with cols[i % len(cols)]:
-                st.image(media.thumbnail(pic.image, 120), width=72)
+                # All one shape, so the sliders under them line up (a tall painting pushed its down).
+                st.image(ImageOps.fit(pic.image, (96, 72)), width=96)
                 blend.append(
                     st.slider(
                         _short(pic.name) or f"Painting {i + 1}",
