@@ -21,6 +21,7 @@ from painterly import images as im
 from painterly.app import logic, streamlit_command, worker_command
 from painterly.config import PRESETS, ConfigError, StyleConfig, fields, preset
 from painterly.jobs import JobStore, WorkerInfo, run_worker
+from painterly.plan import DEFAULT_STEP_COST
 
 MAIN = Path(__file__).resolve().parents[1] / "src" / "painterly" / "app" / "main.py"
 TINY = dict(size=32, steps=4, scales=1, preview_every=1)
@@ -35,6 +36,8 @@ def png(img: Image.Image) -> bytes:
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PAINTERLY_HOME", str(tmp_path))
+    # The plan's default step cost, not this machine's timing (test_calibration times it).
+    monkeypatch.setenv("PAINTERLY_CALIBRATE", "0")
     return tmp_path
 
 
@@ -54,6 +57,20 @@ def texts(at: AppTest, kind: str) -> list[str]:
     return [e.value for e in getattr(at, kind)]
 
 
+def htmls(at: AppTest) -> list[str]:
+    """The bodies of the page's st.html elements (the gallery's cards)."""
+    return [e.proto.body for e in at.get("html")]
+
+
+def sidebar_html(at: AppTest) -> str:
+    return "".join(e.proto.body for e in at.sidebar.get("html"))
+
+
+def param(at: AppTest, name: str) -> str:
+    value = at.query_params[name]
+    return value[0] if isinstance(value, list) else value
+
+
 def button(at: AppTest, label: str):
     matches = [b for b in at.button if b.label == label]
     assert matches, f"no button {label!r}: {[b.label for b in at.button]}"
@@ -70,7 +87,9 @@ def test_form_renders_presets_controls_and_generated_advanced_section(home: Path
     assert look.options == [logic.preset_title(n) for n in logic.PRESET_ORDER]
     assert set(logic.PRESET_ORDER) == set(PRESETS)
     assert look.value == "default"  # the radio's value is the preset name; titles are shown
-    assert {s.label for s in at.slider} >= {"Steps"}
+    # Steps on notches about 1.3-1.5x apart: the default is one notch among ~20, not 4 % of a track.
+    steps = at.select_slider(key="default:steps")
+    assert steps.value == PRESETS["default"].steps and len(steps.options) <= 20
     assert at.select_slider(key="default:strength").value == logic.STRENGTH_DEFAULT
     assert at.select_slider(key="default:size").value == PRESETS["default"].size
     # The Advanced section has exactly one widget per generated field, labelled and explained
@@ -109,8 +128,8 @@ def test_upload_preview_estimate_and_submit(
     )
     at.run()
     assert not at.exception and not texts(at, "error")
-    # Two paintings: a blend slider for each.
-    assert [s.label for s in at.slider if s.label.startswith("Painting")] == ["Painting 1", "Painting 2"]
+    # Two paintings: a blend slider for each, named after its file (with its thumbnail above).
+    assert [s.label for s in at.slider if s.key.startswith("default:blend")] == ["a.png", "b.png"]
     at.slider(key="default:blend1:2").set_value(0.5)
     at.select_slider(key="default:strength").set_value(83)
     at.select_slider(key="default:size").set_value(256)
@@ -217,7 +236,9 @@ def test_running_job_shows_progress_live_image_and_stops_and_keeps(
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Scale"] == "1 of 1" and metrics["Remaining"] in ("3 s", "2 s", "1 s", "0 s")
     assert any(t.startswith("Computing in bfloat16") for t in texts(at, "caption"))
-    assert at.get("vega_lite_chart"), "a loss curve"
+    # A progress line a person can read, in place of a loss chart (numbers that mean nothing).
+    assert not at.get("vega_lite_chart")
+    assert "At 32 × 21 px (the full size)." in texts(at, "caption")
     assert len(at.image) >= 2  # the live image and the inputs
     button(at, "Stop and keep").click().run()
     assert store.get(job_id).cancel_requested
@@ -225,7 +246,7 @@ def test_running_job_shows_progress_live_image_and_stops_and_keeps(
     other = app(job=job_id, me="another-browser-0003")
     assert not [b for b in other.button if b.label == "Stop and keep"]
     # ...and it is not in their gallery.
-    assert not [b for b in other.button if b.key == f"open:{job_id}"]
+    assert job_id not in sidebar_html(other)
 
 
 @pytest.fixture
@@ -260,8 +281,8 @@ def test_done_job_shows_result_downloads_and_settings(home: Path, store: JobStor
             assert img.format == fmt and img.size == (32, 21)
     settings = at.get("json")[0]
     assert '"style_blend"' in settings.proto.body and '"steps": 4' in settings.proto.body
-    # The gallery lists it for its owner.
-    assert [b for b in at.button if b.key == f"open:{done_job}"]
+    # The gallery lists it for its owner, as a link to its page.
+    assert f'href="?job={done_job}&amp;me=a-browser-token-0004"' in sidebar_html(at)
 
 
 def test_tweak_and_run_again_prefills_the_form(home: Path, store: JobStore, done_job: str) -> None:
@@ -274,7 +295,7 @@ def test_tweak_and_run_again_prefills_the_form(home: Path, store: JobStore, done
     assert look.value == "earlier"
     prefix = f"job-{done_job}:"
     assert at.select_slider(key=prefix + "size").value == 32
-    assert at.slider(key=prefix + "steps").value == 4
+    assert at.select_slider(key=prefix + "steps").value == 4
     assert [at.slider(key=f"{prefix}blend{i}:2").value for i in range(2)] == [0.33, 1.0]  # 1:3, as run
     start = button(at, "Paint it")
     assert not start.disabled  # the earlier pictures are used without uploading again
@@ -303,8 +324,8 @@ def test_unknown_or_malformed_job_link(home: Path) -> None:
 def test_strength_is_logarithmic_around_the_preset() -> None:
     base = 5e-3
     assert logic.style_weight_for(base, 50) == pytest.approx(base)
-    assert logic.style_weight_for(base, 100) == pytest.approx(base * 10)
-    assert logic.style_weight_for(base, 0) == pytest.approx(base / 10)
+    assert logic.style_weight_for(base, 100) == pytest.approx(base * 10**1.5)
+    assert logic.style_weight_for(base, 0) == pytest.approx(base / 10**1.5)
     assert list(logic.STRENGTH_LEVELS)[len(logic.STRENGTH_LEVELS) // 2] == logic.STRENGTH_DEFAULT
 
 
@@ -312,7 +333,7 @@ def test_estimate_follows_the_schedule_and_budget_inverts_it() -> None:
     cfg = preset("default", precision="fp32")  # the same figures on every CPU (bf16: test_precision)
     t = logic.estimate_seconds(cfg, 1600, 1200)
     assert logic.estimate_seconds(cfg.replace(steps=400), 1600, 1200) > t
-    assert logic.estimate_seconds(cfg.replace(size=1024), 1600, 1200) > 2 * t - logic.SETUP_SECONDS
+    assert logic.estimate_seconds(cfg.replace(size=1024), 1600, 1200) > 2 * t - DEFAULT_STEP_COST.setup
     for seconds in (30, 120, 600):
         n = logic.steps_for_seconds(cfg, 1600, 1200, seconds)
         assert logic.estimate_seconds(cfg.replace(steps=n), 1600, 1200) <= seconds
@@ -420,3 +441,281 @@ def test_failed_job_says_why_and_offers_to_try_again(home: Path, store: JobStore
     button(at, "Try again with these pictures").click().run()
     assert at.query_params["from"] in (job_id, [job_id])
     assert not button(at, "Paint it").disabled
+
+
+# --- issue 14: the gallery, the owner's cookie, strength, sizes, tweak, estimate -----------------
+
+
+def _running(store: JobStore, job_id: str, step: int, steps: int) -> WorkerInfo:
+    """Play a worker that claimed ``job_id`` and reported ``step`` (the store's real API)."""
+    worker = WorkerInfo.current()
+    assert store.claim(worker, lease=60).id == job_id
+    store.record_progress(
+        job_id,
+        worker,
+        step=step,
+        steps=steps,
+        scale=1,
+        scales=1,
+        loss=5.0,
+        elapsed=3.0,
+        eta=3.0,
+        losses=[(1, 9.0), (2, 5.0)],
+        lease=60,
+        precision="fp32",
+    )
+    return worker
+
+
+def test_gallery_shows_each_picture_live_with_facts_and_links(
+    home: Path, store: JobStore, done_job: str, content_img, style_img
+) -> None:
+    owner = "a-browser-token-0004"  # done_job's
+    cfg = preset("draft", **TINY)
+    running = store.submit(png(content_img), [png(style_img)], cfg, owner=owner)
+    worker = _running(store, running, 2, 4)
+    store.save_preview(running, content_img)
+    waiting = store.submit(png(content_img), [png(style_img)], cfg, owner=owner)
+    theirs = store.submit(png(content_img), [png(style_img)], cfg, owner="someone-else-0000")
+
+    at = app(me=owner)
+    assert not at.exception
+    side = sidebar_html(at)
+    # Each entry: its picture (a thumbnail), how it stands or ended, size, paintings, date; a link.
+    for job_id, status in [(running, "Painting: 50 %"), (waiting, "Waiting: next in line"), (done_job, "Finished in ")]:
+        assert f'href="?job={job_id}&amp;me={owner}"' in side
+        assert status in side
+    assert "32 × 21 px · 2 paintings · today " in side and "32 × 21 px · 1 painting · today " in side
+    assert side.count("data:image/jpeg;base64,") == 3
+    assert 'class="pt-bar"' in side  # the running one's progress
+    assert theirs not in side
+
+    # The gallery page: the same, in a grid, and Delete only for what has ended.
+    at = app(me=owner, view="pictures")
+    assert not at.exception and texts(at, "title") == ["My pictures"]
+    page = "".join(htmls(at))
+    assert all(f"?job={j}&amp;me={owner}" in page for j in (running, waiting, done_job))
+    assert "pt-paint" in page  # the paintings' thumbnails
+    assert [b.key for b in at.button if b.key and b.key.startswith("delete:")] == [f"delete:{done_job}"]
+
+    # Live: the same page, a moment later, shows the job's new progress without a reload.
+    store.record_progress(
+        running, worker, step=3, steps=4, scale=1, scales=1, loss=4.0, elapsed=4.0, eta=1.0, losses=[], lease=60
+    )
+    at.run()
+    assert "Painting: 75 %" in "".join(htmls(at))
+
+
+def test_delete_removes_the_picture_and_its_files_for_its_owner_only(
+    home: Path, store: JobStore, done_job: str, content_img, style_img
+) -> None:
+    owner = "a-browser-token-0004"
+    folder = store.job_dir(done_job)
+    assert (folder / "result.png").is_file()
+    # Ids are never trusted: another owner, a malformed id, a running job are all refused.
+    assert not store.delete(done_job, "someone-else-0000") and folder.is_dir()
+    assert not store.delete("../" + done_job, owner) and not store.delete(done_job, "")
+    running = store.submit(png(content_img), [png(style_img)], preset("draft", **TINY), owner=owner)
+    _running(store, running, 1, 4)
+    assert not store.delete(running, owner) and store.get(running) is not None
+
+    at = app(me=owner, view="pictures")
+    button(at, "Delete for good").click().run()
+    assert not at.exception
+    assert store.get(done_job) is None and not folder.exists()
+    assert store.loss_history(done_job) == []
+    assert not [p for p in store.jobs_dir.iterdir() if done_job in p.name]
+    assert done_job not in "".join(htmls(at)) and running in "".join(htmls(at))
+
+
+def test_owner_token_comes_from_the_link_else_this_browsers_cookie() -> None:
+    mine, other = "a-browser-token-0006", "a-browser-token-0007"
+    assert logic.owner_choice(None, mine) == (mine, False)  # a typed address or a fresh tab
+    assert logic.owner_choice(other, mine) == (other, True)  # a me= link wins, and is remembered
+    assert logic.owner_choice(mine, mine) == (mine, False)
+    token, remember = logic.owner_choice(None, None)  # a new browser
+    assert logic.valid_token(token) and remember and token not in (mine, other)
+    token, remember = logic.owner_choice("../x", "<script>")  # never trusted
+    assert logic.valid_token(token) and remember
+
+
+def test_a_browser_with_the_cookie_finds_its_gallery_without_the_link(
+    home: Path, store: JobStore, done_job: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from painterly.app import state
+
+    monkeypatch.setattr(state, "_cookie", lambda: "a-browser-token-0004")
+    at = app()  # no me= in the address
+    assert not at.exception
+    assert param(at, "me") == "a-browser-token-0004"
+    assert done_job in sidebar_html(at)
+    assert not [h for h in htmls(at) if "document.cookie" in h]  # already remembered: not rewritten
+    # Without the cookie, a new token, written to the cookie by the page.
+    monkeypatch.setattr(state, "_cookie", lambda: None)
+    fresh = app()
+    assert param(fresh, "me") != "a-browser-token-0004" and done_job not in sidebar_html(fresh)
+    cookie = [h for h in htmls(fresh) if "document.cookie" in h]
+    assert len(cookie) == 1 and f"painterly_me={param(fresh, 'me')}" in cookie[0] and "SameSite=Strict" in cookie[0]
+
+
+def test_every_strength_notch_changes_the_preview(content_img, style_img) -> None:
+    from painterly.preview import PreviewUnavailable, preview
+
+    notches = list(logic.STRENGTH_LEVELS)
+    strengths = [logic.preview_strength(n) for n in notches]
+    assert strengths == sorted(set(strengths)) and 0 < strengths[0] and strengths[-1] == 1.0
+    try:
+        pictures = [preview(content_img, style_img, size=48, strength=s).tobytes() for s in strengths]
+    except PreviewUnavailable:
+        pytest.skip("the preview networks are not installed")
+    assert len(set(pictures)) == len(notches)
+
+
+def test_every_strength_notch_changes_the_result(content_img, style_img, one_torch_thread) -> None:
+    from painterly.stylize import stylize
+
+    base = preset("default", size=32, steps=3, scales=1, init="content")
+    weights = [logic.style_weight_for(base.style_weight, n) for n in logic.STRENGTH_LEVELS]
+    assert all(b > 3 * a for a, b in zip(weights, weights[1:]))  # each notch a real step
+    pictures = [stylize(content_img, style_img, base.replace(style_weight=w)).tobytes() for w in weights]
+    assert len(set(pictures)) == len(weights)
+    assert logic.base_style_weight(weights[5], 83) == pytest.approx(base.style_weight)
+
+
+def test_small_results_are_shown_at_their_own_size_with_a_before_and_after(
+    home: Path, store: JobStore, done_job: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.delta_generator import DeltaGenerator
+
+    widths: list = []  # what each st.image was asked to be (AppTest keeps no widths)
+    image = DeltaGenerator.image
+
+    def spy(self, *args, **kwargs):
+        widths.append(kwargs.get("width"))
+        return image(self, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "image", spy)
+    at = app(job=done_job, me="a-browser-token-0004")
+    assert not at.exception
+    assert [t.label for t in at.tabs] == ["Finished", "Instant sketch", "Your photo"]
+    assert all(len(t.image) == 1 for t in at.tabs) or any(
+        t.startswith("No instant sketch") for t in texts(at.tabs[1], "caption")
+    )
+    # The 32 x 21 result, the sketch and the photo at the result's own 32 px: not blown up, and
+    # the same size, to flip between.
+    shown = [w for w in widths if w != "stretch"]
+    assert shown[0] == 32 and set(shown) == {32} and len(shown) == sum(len(t.image) for t in at.tabs)
+
+
+def test_tweak_shows_the_pictures_it_uses_and_keeps_every_choice(
+    home: Path, store: JobStore, content_img: Image.Image, style_img: Image.Image
+) -> None:
+    at = app()
+    at.file_uploader(key="content_upload").set_value(("cat.png", png(content_img), "image/png"))
+    at.file_uploader(key="style_upload").set_value(
+        [("starry.png", png(style_img), "image/png"), ("wave.png", png(style_img.rotate(90)), "image/png")]
+    )
+    at.run()
+    at.select_slider(key="default:strength").set_value(83)
+    at.button_group(key="default:budget").set_value("Time limit").run()
+    at.select_slider(key="default:seconds").set_value(30).run()
+    button(at, "Paint it").click().run()
+    first = store.get(param(at, "job"))
+    assert store.notes(first.id) == {
+        "budget": "Time limit",
+        "names": ["starry.png", "wave.png"],
+        "photo": "cat.png",
+        "seconds": 30,
+        "strength": 83,
+    }
+
+    again = app(**{"from": first.id, "me": param(at, "me")})
+    assert not again.exception
+    prefix = f"job-{first.id}:"
+    assert again.select_slider(key=prefix + "strength").value == 83
+    assert again.button_group(key=prefix + "budget").value == "Time limit"
+    assert again.select_slider(key=prefix + "seconds").value == 30
+    assert [s.label for s in again.slider if s.key.startswith(prefix + "blend")] == ["starry.png", "wave.png"]
+    said = texts(again, "caption")
+    assert any("The photo of the picture you are tweaking" in t for t in said)
+    assert any("The paintings of the picture you are tweaking" in t for t in said)
+    assert len(again.image) >= 3  # and the pictures themselves
+    button(again, "Paint it").click().run()
+    second = store.get(param(again, "job"))
+    assert second.id != first.id
+    assert second.config.style_weight == pytest.approx(first.config.style_weight)
+    assert second.config.steps == first.config.steps
+    assert store.notes(second.id)["seconds"] == 30
+
+
+def test_the_estimate_uses_this_machines_timing(
+    home: Path, monkeypatch: pytest.MonkeyPatch, content_img: Image.Image
+) -> None:
+    from painterly.app import state
+    from painterly.plan import RunPlan, StepCost
+
+    slow = StepCost(overhead=0.5, per_mp=300.0, precision="fp32", setup=10.0, measured=True)
+    monkeypatch.setattr(state, "step_cost", lambda: slow)
+    at = app()
+    at.file_uploader(key="content_upload").set_value(("photo.png", png(content_img), "image/png")).run()
+    cfg = PRESETS["default"]
+    want = RunPlan.build(cfg, *content_img.size).estimate(cfg, slow)
+    assert f"**About {logic.format_duration(want)}** for a 512 × 341 px picture, 80 steps." in texts(at, "markdown")
+    assert "Timed on this computer when the studio started." in texts(at, "caption")
+
+
+def test_remaining_time_starts_at_the_estimate_and_moves_smoothly() -> None:
+    from painterly.plan import RunPlan, StepCost
+
+    cfg = preset("default", size=1024)
+    plan = RunPlan.build(cfg, 1536, 1024)
+    assert len(plan.scales) > 1  # cheap coarse steps first: what fooled the old ETA
+    model = StepCost(overhead=0.05, per_mp=3.0, precision="fp32", setup=2.0)
+    # The machine runs 1.3x slower than the model says, and the first steps are noisy.
+    true = StepCost(overhead=0.05 * 1.3, per_mp=3.0 * 1.3, precision="fp32", setup=2.6)
+    total = plan.estimate(cfg, true)
+    elapsed, step, shown = true.setup, 0, []
+    for (w, h), n in plan.scales:
+        for _ in range(n):
+            step += 1
+            elapsed += true.step_seconds(cfg, w, h) * (1.5 if step <= 3 else 1.0)
+            shown.append((elapsed, plan.remaining(cfg, model, step, elapsed)))
+    # Before the first step, with the setup taking what the model said: the estimate itself.
+    assert plan.remaining(cfg, model, 0, model.setup) == pytest.approx(plan.estimate(cfg, model) - model.setup)
+    # Falling (a rise of at most 1 % of the run while the pace is learnt), never a jump of more
+    # than a twentieth of the run, and right at the end.
+    for (t0, r0), (t1, r1) in zip(shown, shown[1:]):
+        assert r1 < r0 + 0.01 * total and abs((r0 - r1) - (t1 - t0)) < 0.05 * total
+    finish = [t + r for t, r in shown]
+    assert all(abs(f - total) < 0.25 * total for f in finish) and shown[-1][1] == 0
+
+
+def test_step_cost_fit_separates_overhead_from_pixels() -> None:
+    from painterly.plan import StepCost
+
+    cost = StepCost.fit([(10_000, 0.05 + 0.2), (40_000, 0.05 + 0.8)], "fp32", setup=1.0)
+    assert cost.overhead == pytest.approx(0.05) and cost.per_mp == pytest.approx(20.0) and cost.measured
+    noisy = StepCost.fit([(10_000, 0.3), (40_000, 0.2)], "bf16", setup=1.0)  # a busy machine
+    assert noisy.overhead == 0.0 and noisy.per_mp == pytest.approx(5.0)  # the largest size's rate
+
+
+def test_calibration_times_the_real_engine(content_img, style_img, one_torch_thread) -> None:
+    import time
+
+    from painterly.calibrate import measure
+    from painterly.stylize import stylize
+
+    cost = measure(sizes=(64, 160), steps=5)
+    assert cost.measured and cost.per_mp > 0 and cost.overhead >= 0 and cost.precision in ("fp32", "bf16")
+    # It predicts a step at a size between to within a factor of 3 (a shared test machine).
+    cfg = preset("default", size=112, steps=6, scales=1, init="content", preview_every=0)
+    stamps: list[float] = []
+    stylize(
+        content_img.resize((168, 112)),
+        style_img,
+        cfg,
+        on_progress=lambda p: stamps.append(time.perf_counter()),
+    )
+    measured = min(b - a for a, b in zip(stamps[1:], stamps[2:]))
+    predicted = cost.step_seconds(cfg, 112, 75)
+    assert predicted / 3 < measured < predicted * 3

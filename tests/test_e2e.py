@@ -1,9 +1,11 @@
 """End to end: the real studio (launch(): Streamlit server + worker process) in headless Chromium.
 
 A person's first visit: a wrong file first (a clear message), then a photo and a painting,
-pick a small size, start, watch the picture change, reload the page mid-run and find the job
-still going, stop and keep it, download the result and check it. Saves a screenshot (tmp_path,
-and $PAINTERLY_SCREENSHOT).
+pick a small size, start, watch the picture change and its gallery entry follow it, reload the
+page mid-run and find the job still going, stop and keep it, download the result and check it.
+Then the gallery: a new tab of the same browser, opened on the bare address, finds it (the
+cookie), another browser does not (unless given the me= link), a click on it opens it, and
+Delete removes it with its files. Saves a screenshot (tmp_path, and $PAINTERLY_SCREENSHOT).
 
 Skips without Playwright or /usr/bin/chromium, unless PAINTERLY_REQUIRE_BROWSER=1 (CI).
 """
@@ -54,7 +56,7 @@ def _require_browser():
 
 
 @pytest.fixture
-def studio(tmp_path: Path, free_port: int, wait_serving) -> Iterator[str]:
+def studio(tmp_path: Path, free_port: int, wait_serving) -> Iterator[str]:  # data in tmp_path/"data"
     """launch() in a child process on a free localhost port with a temporary data dir."""
     port, data = free_port, tmp_path / "data"
     log = open(tmp_path / "studio.log", "w")
@@ -131,6 +133,15 @@ def _step(page) -> int:
     return int(text.split()[1])
 
 
+SIDEBAR = '[data-testid="stSidebar"]'
+VIEW = {"width": 1400, "height": 1000}
+
+
+def _entry(page, job_id: str):
+    """The sidebar's gallery entry of a job: a link to its page."""
+    return page.locator(f'{SIDEBAR} a[href*="job={job_id}"]')
+
+
 def test_studio_end_to_end(studio: str, tmp_path: Path) -> None:
     sync_api = _require_browser()
     photo, painting = _images(tmp_path)
@@ -138,7 +149,8 @@ def test_studio_end_to_end(studio: str, tmp_path: Path) -> None:
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+            context = browser.new_context(viewport=VIEW, accept_downloads=True)
+            page = context.new_page()
             page.set_default_timeout(60_000)
             page.goto(studio)
             page.get_by_text("Turn a photo into a painting").wait_for()
@@ -165,6 +177,20 @@ def test_studio_end_to_end(studio: str, tmp_path: Path) -> None:
             page.get_by_role("button", name="Paint it").click()
             page.wait_for_url(re.compile(r"[?&]job=[A-Za-z0-9_-]{16,}"))
             job_url = page.url
+            job_id = re.search(r"job=([A-Za-z0-9_-]+)", job_url)[1]
+            token = re.search(r"me=([A-Za-z0-9_-]+)", job_url)[1]
+            # Its gallery entry follows the run: its status and progress, live.
+            entry = _entry(page, job_id)
+            percent = re.compile(r"Painting: (\d+) %")
+            entry.get_by_text(percent).wait_for(timeout=90_000)
+            first_percent = int(percent.search(entry.inner_text())[1])
+            page.wait_for_function(
+                """([id, n]) => { const a = document.querySelector(`[data-testid=stSidebar] a[href*="job=${id}"]`);
+                    const m = a && a.innerText.match(/Painting: (\\d+) %|Stopped|Finished/);
+                    return m && (!m[1] || +m[1] > n); }""",
+                arg=[job_id, first_percent],
+                timeout=90_000,
+            )
             # Watch it form: once the first painted image replaces the photo shown at the start,
             # it changes again as the steps advance (image URLs are content hashes in Streamlit).
             first = _live_src(page)
@@ -195,13 +221,41 @@ def test_studio_end_to_end(studio: str, tmp_path: Path) -> None:
             with Image.open(saved) as result:
                 assert result.format == "PNG" and result.size == expected
                 assert np.asarray(result.convert("L")).std() > 1  # a picture, not a blank
-            # It is in this browser's gallery.
-            assert page.locator('[data-testid="stSidebar"]').get_by_role("button", name="Finished").count() == 1
+            # It is in this browser's gallery, ended as asked.
+            _entry(page, job_id).get_by_text(re.compile("Stopped at step|Finished in")).wait_for()
 
             shot = tmp_path / "studio.png"
             page.screenshot(path=str(shot), full_page=True)
             if os.environ.get("PAINTERLY_SCREENSHOT"):
                 shutil.copyfile(shot, os.environ["PAINTERLY_SCREENSHOT"])
+
+            # A fresh tab of the same browser, on the bare address (no link): the gallery is there.
+            tab = context.new_page()
+            tab.goto(studio)
+            _entry(tab, job_id).wait_for()
+            assert f"me={token}" in tab.url
+            # Another browser (its own cookies) does not see it; given the me= link, it does.
+            stranger = browser.new_context(viewport=VIEW).new_page()
+            stranger.goto(studio)
+            stranger.get_by_text("Your pictures appear here").wait_for()
+            assert _entry(stranger, job_id).count() == 0 and f"me={token}" not in stranger.url
+            stranger.goto(f"{studio}?me={token}")
+            _entry(stranger, job_id).wait_for()
+
+            # My pictures: a click on the picture opens it; Delete removes it and its files.
+            tab.locator(SIDEBAR).get_by_role("button", name="My pictures").click()
+            tab.get_by_role("heading", name="My pictures").wait_for()
+            card = tab.locator(f'[data-testid=stMain] a[href*="job={job_id}"]')
+            card.click()
+            tab.get_by_text(re.compile(r"^Finished: ")).wait_for()
+            assert f"job={job_id}" in tab.url
+            tab.locator(SIDEBAR).get_by_role("button", name="My pictures").click()
+            tab.get_by_role("heading", name="My pictures").wait_for()
+            tab.get_by_role("button", name="Delete").click()
+            tab.get_by_role("button", name="Delete for good").click()
+            tab.get_by_text("No pictures yet").wait_for()
+            assert not (tmp_path / "data" / "jobs" / job_id).exists()
+            assert _entry(tab, job_id).count() == 0
         except Exception:
             # What the page showed when it went wrong, next to the studio's log.
             page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)

@@ -414,9 +414,9 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     except ConfigError as e:
         raise UsageError(flag_message(str(e))) from None
     if args.plan:
-        from .app.logic import step_seconds
+        from .plan import DEFAULT_STEP_COST  # the run plan's own time model
 
-        print("\n".join(memory.lines(lambda w, h: step_seconds(cfg, w, h))))
+        print("\n".join(memory.lines(lambda w, h: DEFAULT_STEP_COST.step_seconds(cfg, w, h))))
         return EXIT_OK
     if memory.peak > 2 * 10**9 and not args.quiet:
         print(f"painterly: {memory.lines()[0]}", file=sys.stderr)

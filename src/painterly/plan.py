@@ -93,6 +93,53 @@ def check_styles(style_blend: Sequence[float], n_styles: int) -> None:
 
 
 @dataclass(frozen=True)
+class StepCost:
+    """The cost of one optimisation step, t = overhead + per_mp * megapixels seconds, on one
+    machine at one ``precision``; ``setup`` seconds per run (the network, the style targets).
+
+    A step is one VGG forward and backward pass for both optimisers, so its time grows with the
+    pixels; ``overhead`` is what does not (Python, the optimiser, small-kernel launches), and
+    dominates at the coarse scales: an ETA that scaled a coarse step by pixels alone overshot
+    by minutes and then collapsed (issue 14).
+    """
+
+    overhead: float
+    per_mp: float
+    precision: str = "fp32"
+    setup: float = 4.0
+    measured: bool = False  # timed on this machine (painterly.calibrate), not the figures below
+
+    def step_seconds(self, config: StyleConfig, width: int, height: int) -> float:
+        """Seconds for one step of ``config`` at ``width`` x ``height`` (its precision on this CPU)."""
+        from .precision import STEP_COST, resolve  # torch-free
+
+        factor = STEP_COST[resolve(config.precision, "cpu")] / STEP_COST.get(self.precision, 1.0)
+        return factor * (self.overhead + self.per_mp * width * height / 1e6)
+
+    @classmethod
+    def fit(cls, timings: Sequence[tuple[int, float]], precision: str, setup: float) -> StepCost:
+        """The line through (pixels, seconds per step) timings at two or more sizes (least squares).
+        A fit that gives a negative term (a busy machine, sizes too small to tell) falls back to
+        the largest size's seconds per pixel: the large sizes are where the time goes."""
+        n = len(timings)
+        mx = sum(p for p, _ in timings) / n
+        my = sum(t for _, t in timings) / n
+        var = sum((p - mx) ** 2 for p, _ in timings)
+        slope = sum((p - mx) * (t - my) for p, t in timings) / var if var else 0.0
+        overhead = my - slope * mx
+        if slope <= 0 or overhead < 0:
+            pixels, seconds = max(timings)
+            slope, overhead = seconds / pixels, 0.0
+        return cls(overhead, slope * 1e6, precision, setup, measured=True)
+
+
+# Before this machine is measured: steps 2..8 of the default preset at 192 and 384 px, one
+# thread, CPU time, on the 2-core development machine (fp32): 0.41 and 1.54 s per step, i.e.
+# ~15.5 s per megapixel-step plus ~0.03 s. Setup covers loading the VGG and the style targets.
+DEFAULT_STEP_COST = StepCost(overhead=0.03, per_mp=15.5, precision="fp32", setup=4.0)
+
+
+@dataclass(frozen=True)
 class RunPlan:
     """The scales of one run, and what follows from them.
 
@@ -163,6 +210,30 @@ class RunPlan:
     def seconds(self, step_seconds: Callable[[int, int], float]) -> float:
         """Seconds for the whole run, given the cost of one step at a (width, height)."""
         return sum(n * step_seconds(w, h) for (w, h), n in self.scales)
+
+    def estimate(self, config: StyleConfig, cost: StepCost = DEFAULT_STEP_COST) -> float:
+        """Seconds for the whole run, setup included, by ``cost``."""
+        return cost.setup + self.seconds(lambda w, h: cost.step_seconds(config, w, h))
+
+    def remaining(self, config: StyleConfig, cost: StepCost, step: int, elapsed: float) -> float:
+        """Seconds left after ``step`` steps that took ``elapsed`` seconds (setup included).
+
+        The cost model says how the work left compares with the work done (overhead and pixels,
+        scale by scale); the run's own pace so far says how fast this machine does it now. The
+        pace is trusted in proportion to the work behind it (a prior worth a fifth of the run at
+        the model's pace), so the figure starts at the estimate and moves smoothly, instead of
+        swinging with the first, noisy steps.
+        """
+        done = cost.setup
+        left = 0.0
+        count = 0
+        for (w, h), n in self.scales:
+            t = cost.step_seconds(config, w, h)
+            k = min(n, max(0, step - count))
+            done, left, count = done + k * t, left + (n - k) * t, count + n
+        prior = 0.2 * (done + left)
+        pace = (max(0.0, elapsed) + prior) / (done + prior)
+        return left * pace
 
     def memory(self, config: StyleConfig, budget: Optional[int] = None) -> MemoryPlan:
         """The memory plan of this run under ``budget`` bytes (None: config.max_memory, else

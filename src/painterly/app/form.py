@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import streamlit as st
+from PIL import ImageOps
 
 from .. import images as im
 from ..config import PRESETS, ConfigError, StyleConfig
@@ -33,6 +34,17 @@ COLOR_HELP = (
 )
 
 
+class Source(NamedTuple):
+    """The job that "Tweak and run again" starts from: its settings, pictures and the choices
+    made on the form (``JobStore.notes``: strength, time limit, file names)."""
+
+    job_id: str
+    config: StyleConfig
+    content: Picture
+    styles: list[Picture]
+    notes: dict[str, Any]
+
+
 def page() -> None:
     """Draw the whole form; on Start, queue the job and go to its page."""
     store, owner = state.store(), state.owner()
@@ -43,9 +55,9 @@ def page() -> None:
     left, right = st.columns([3, 2], gap="large")
     with left:
         content, styles, input_errors = _inputs(source)
-        base_name, base = _base(source)
+        base_name, base, strength0 = _base(source)
         prefix = f"{base_name}:"
-        choice, strength = _main_controls(base, prefix, content, styles)
+        choice, made = _main_controls(base, prefix, content, styles, strength0, source)
         with st.expander("Advanced: every option of the engine"):
             advanced, adv_errors = advanced_section(base, prefix)
 
@@ -59,7 +71,7 @@ def page() -> None:
 
     with right:
         st.subheader("Instant preview")
-        _preview(content, styles, choice, strength)
+        _preview(content, styles, choice, made["strength"])
         if config is not None:
             _estimate(config, content, owner)
         for message in errors:
@@ -69,8 +81,9 @@ def page() -> None:
             st.info("Choose a photo and at least one painting to start.")
         if st.button("Paint it", type="primary", disabled=not ready, width="stretch", key="start"):
             assert content is not None and config is not None
+            notes = {**made, "names": [s.name for s in styles], "photo": content.name}
             try:
-                job_id = store.submit(content.data, [s.data for s in styles], config, owner)
+                job_id = store.submit(content.data, [s.data for s in styles], config, owner, notes=notes)
             except (im.ImageError, ConfigError) as e:
                 st.error(str(e))
             except OSError as e:  # a full disk or a read-only data folder: say so, without paths
@@ -84,8 +97,8 @@ def page() -> None:
 # --- where the form starts from --------------------------------------------------------------
 
 
-def _tweak_source() -> Optional[tuple[str, StyleConfig, Picture, list[Picture]]]:
-    """(job id, config, content, styles) of the job named by ?from=, if it can be read."""
+def _tweak_source() -> Optional[Source]:
+    """The job named by ?from=, with its pictures, if it can be read."""
     job_id = state.param(state.FROM_PARAM)
     if not job_id:
         return None
@@ -99,17 +112,24 @@ def _tweak_source() -> Optional[tuple[str, StyleConfig, Picture, list[Picture]]]
     except (im.ImageError, KeyError, OSError) as e:
         st.warning(f"Its pictures could not be read ({e}); choose them again.")
         return None
-    return job_id, job.config, content, styles
+    notes = store.notes(job_id)
+    names = notes.get("names")
+    if isinstance(names, list) and len(names) == len(styles):
+        styles = [dataclasses.replace(s, name=str(n)) for s, n in zip(styles, names)]
+    if isinstance(notes.get("photo"), str):
+        content = dataclasses.replace(content, name=notes["photo"])
+    return Source(job_id, job.config, content, styles, notes)
 
 
-def _base(source: Optional[tuple[str, StyleConfig, Picture, list[Picture]]]) -> tuple[str, StyleConfig]:
-    """The preset (or the earlier job's settings) the controls start from."""
+def _base(source: Optional[Source]) -> tuple[str, StyleConfig, int]:
+    """The preset (or the earlier job's settings) the controls start from, and the strength
+    notch to start at."""
     options = list(logic.PRESET_ORDER)
     titles = {n: logic.preset_title(n) for n in options}
     captions = {n: logic.preset_help(n) for n in options}
     if source is not None:
         options.insert(0, "earlier")
-        titles["earlier"] = "As last time"
+        titles["earlier"] = "As before"
         captions["earlier"] = "The exact settings of the picture you are tweaking."
     default = "earlier" if source is not None else "default"
     name = (
@@ -119,22 +139,27 @@ def _base(source: Optional[tuple[str, StyleConfig, Picture, list[Picture]]]) -> 
             index=options.index(default),
             format_func=titles.__getitem__,
             horizontal=True,
-            key=f"preset:{source[0] if source else ''}",
+            key=f"preset:{source.job_id if source else ''}",
             help="A starting point; every choice below can still be changed.",
         )
         or default
     )  # (None only without an index)
     st.caption(captions[name])
     if name == "earlier" and source is not None:
-        return f"job-{source[0]}", source[1]
-    return name, PRESETS[name]
+        # The stored weight already holds the strength chosen then: the slider starts at that
+        # notch, over the weight it was applied to, so an unchanged slider runs the same weight.
+        strength = logic.strength_notch(source.notes.get("strength"))
+        base = source.config.replace(style_weight=logic.base_style_weight(source.config.style_weight, strength))
+        return f"job-{source.job_id}", base, strength
+    return name, PRESETS[name], logic.STRENGTH_DEFAULT
 
 
 # --- pictures --------------------------------------------------------------------------------
 
 
-def _inputs(source) -> tuple[Optional[Picture], list[Picture], list[str]]:
-    """The two upload boxes with thumbnails; falls back to the tweaked job's pictures."""
+def _inputs(source: Optional[Source]) -> tuple[Optional[Picture], list[Picture], list[str]]:
+    """The two upload boxes with thumbnails; falls back to the tweaked job's pictures (and says
+    so under the box, which cannot show a file it did not receive)."""
     errors: list[str] = []
     c1, c2 = st.columns(2)
     with c1:
@@ -145,9 +170,10 @@ def _inputs(source) -> tuple[Optional[Picture], list[Picture], list[str]]:
             max_upload_size=im.UPLOAD_MB,
             help=f"PNG, JPEG, WebP, ... up to {im.UPLOAD_MB} MB. Its shape is kept.",
         )
-        content = _checked(up.getvalue(), "photo", errors) if up is not None else None
+        content = _checked(up.getvalue(), "photo", errors, up.name) if up is not None else None
         if content is None and up is None and source is not None:
-            content = source[2]
+            content = source.content
+            st.caption(":material/history: The photo of the picture you are tweaking (drop another to replace it):")
         if content is not None:
             st.image(media.thumbnail(content.image), caption=f"{content.size[0]} × {content.size[1]} px")
     with c2:
@@ -161,40 +187,63 @@ def _inputs(source) -> tuple[Optional[Picture], list[Picture], list[str]]:
         )
         styles: list[Picture] = []
         for i, f in enumerate(ups or []):
-            pic = _checked(f.getvalue(), f"painting {i + 1}" if len(ups) > 1 else "painting", errors)
+            pic = _checked(f.getvalue(), f"painting {i + 1}" if len(ups) > 1 else "painting", errors, f.name)
             if pic is not None:
                 styles.append(pic)
         if not ups and source is not None:
-            styles = list(source[3])
+            styles = list(source.styles)
+            plural = "s" if len(styles) > 1 else ""
+            st.caption(
+                f":material/history: The painting{plural} of the picture you are tweaking "
+                f"(drop others to replace {'them' if plural else 'it'}):"
+            )
         if styles:
             cols = st.columns(min(3, len(styles)))
             for i, pic in enumerate(styles):
-                cols[i % len(cols)].image(media.thumbnail(pic.image, 200))
+                # A short name: in a third of the column a long one broke mid-word (".jp / g").
+                cols[i % len(cols)].image(media.thumbnail(pic.image, 200), caption=_short(pic.name, 14))
     return content, styles, errors
 
 
-def _checked(data: bytes, name: str, errors: list[str]) -> Optional[Picture]:
+def _checked(data: bytes, what: str, errors: list[str], filename: str = "") -> Optional[Picture]:
     """The decoded upload, or None after showing why not (right under its upload box)."""
     try:
-        return media.check_upload(data, name)
+        return dataclasses.replace(media.check_upload(data, what), name=filename)
     except im.ImageError as e:
         st.error(str(e))
         errors.append(str(e))
         return None
 
 
+def _short(name: str, most: int = 24) -> str:
+    """A file name that fits under a thumbnail: 'the_starry_ni….jpg'."""
+    if len(name) <= most:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or len(ext) > 5:
+        return name[: most - 1] + "…"
+    return stem[: most - len(ext) - 2] + "…." + ext
+
+
 # --- the plain controls ----------------------------------------------------------------------
 
 
 def _main_controls(
-    base: StyleConfig, prefix: str, content: Optional[Picture], styles: list[Picture]
-) -> tuple[dict[str, Any], int]:
-    """Strength, colours, blend, size, time: returns the StyleConfig fields they set, and the strength."""
+    base: StyleConfig,
+    prefix: str,
+    content: Optional[Picture],
+    styles: list[Picture],
+    strength0: int,
+    source: Optional[Source],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Strength, colours, blend, size, time. Returns the StyleConfig fields they set, and the
+    choices as made (strength notch, steps or time limit), kept with the job for "tweak"."""
     out: dict[str, Any] = {}
+    notes = source.notes if source is not None else {}
     strength = st.select_slider(
         "Style strength",
         list(logic.STRENGTH_LEVELS),
-        value=logic.STRENGTH_DEFAULT,
+        value=strength0,
         format_func=logic.STRENGTH_LEVELS.__getitem__,
         key=prefix + "strength",
         help="Left: more of your photo. Right: more of the painting. Medium is the look as tuned.",
@@ -202,17 +251,26 @@ def _main_controls(
     out["style_weight"] = logic.style_weight_for(base.style_weight, strength)
 
     if len(styles) > 1:
-        st.caption("Blend of the paintings")
+        st.caption("Blend of the paintings: each one's share")
         defaults = base.style_blend if len(base.style_blend) == len(styles) else (1.0,) * len(styles)
         top = max(defaults) or 1.0  # the engine normalises the blend: only the ratios matter
         cols = st.columns(min(3, len(styles)))
-        blend = tuple(
-            cols[i % len(cols)].slider(
-                f"Painting {i + 1}", 0.0, 1.0, round(defaults[i] / top, 2), 0.05, key=f"{prefix}blend{i}:{len(styles)}"
-            )
-            for i in range(len(styles))
-        )
-        out["style_blend"] = blend if any(blend) else ()
+        blend = []
+        for i, pic in enumerate(styles):
+            with cols[i % len(cols)]:
+                # All one shape, so the sliders under them line up (a tall painting pushed its down).
+                st.image(ImageOps.fit(pic.image, (96, 72)), width=96)
+                blend.append(
+                    st.slider(
+                        _short(pic.name) or f"Painting {i + 1}",
+                        0.0,
+                        1.0,
+                        round(defaults[i] / top, 2),
+                        0.05,
+                        key=f"{prefix}blend{i}:{len(styles)}",
+                    )
+                )
+        out["style_blend"] = tuple(blend) if any(blend) else ()
         if not any(blend):
             st.warning("All blend sliders are at zero; the paintings are mixed equally.")
     else:
@@ -248,33 +306,35 @@ def _main_controls(
     )
 
     w, h = content.size if content is not None else TYPICAL_PHOTO
+    budgets = ["Steps", "Time limit"]
     mode = st.segmented_control(
         "Run for",
-        ["Steps", "Time limit"],
-        default="Steps",
+        budgets,
+        default=notes.get("budget") if notes.get("budget") in budgets else "Steps",
         key=prefix + "budget",
         help="A number of optimisation steps, or as many as fit in a time you choose.",
     )
+    made: dict[str, Any] = {"strength": strength, "budget": mode or "Steps"}
     sized = base.replace(size=out["size"])
+    cost = state.step_cost()
     if mode == "Time limit":
+        seconds0 = notes.get("seconds") if notes.get("seconds") in logic.TIME_CHOICES else 60
         seconds = st.select_slider(
-            "At most", logic.TIME_CHOICES, value=60, format_func=logic.format_duration, key=prefix + "seconds"
+            "At most", logic.TIME_CHOICES, value=seconds0, format_func=logic.format_duration, key=prefix + "seconds"
         )
-        out["steps"] = logic.steps_for_seconds(sized, w, h, seconds, _calibration(state.owner()))
+        out["steps"] = logic.steps_for_seconds(sized, w, h, seconds, _calibration(state.owner()), cost)
+        made["seconds"] = seconds
         st.caption(f"About {out['steps']} steps.")
     else:
-        lo, stride = min(10, base.steps), 10 if base.steps % 10 == 0 else 1
-        out["steps"] = st.slider(
+        out["steps"] = st.select_slider(
             "Steps",
-            lo,
-            max(2000, base.steps),
-            base.steps,
-            stride,
+            logic.step_choices(base.steps),
+            value=base.steps,
             key=prefix + "steps",
             help="More steps: a more finished painting. You can stop any time and keep the picture so far.",
         )
-    out["preview_every"] = logic.preview_every_for(sized, w, h)
-    return out, strength
+    out["preview_every"] = logic.preview_every_for(sized, w, h, cost=cost)
+    return out, made
 
 
 def advanced_section(base: StyleConfig, prefix: str) -> tuple[dict[str, Any], list[str]]:
@@ -367,16 +427,23 @@ def _preview(content: Optional[Picture], styles: list[Picture], choice: dict[str
 def _estimate(config: StyleConfig, content: Optional[Picture], owner: str) -> None:
     w, h = content.size if content is not None else TYPICAL_PHOTO
     out_w, out_h = logic.output_size(config, w, h)
-    seconds = logic.estimate_seconds(config, w, h, _calibration(owner))
+    cost = state.step_cost()
+    seconds = logic.estimate_seconds(config, w, h, _calibration(owner), cost)
     st.markdown(f"**About {logic.format_duration(seconds)}** for a {out_w} × {out_h} px picture, {config.steps} steps.")
+    st.caption(
+        "Timed on this computer when the studio started."
+        if cost.measured
+        else "From typical figures: the studio is still timing this computer."
+    )
     fits, note = logic.memory_note(config, w, h)
     (st.caption if fits else st.warning)(note)
 
 
 def _calibration(owner: str) -> float:
     """How this machine compares with the estimate, from this browser's last finished pictures."""
+    cost = state.step_cost()
     jobs = [
         j for j in state.store().list(owner, limit=20) if j.status == "done" and not j.stopped_early and j.elapsed > 0
     ]
-    samples = [(logic.estimate_seconds(j.config, j.width, j.height), j.elapsed) for j in jobs[:8]]
+    samples = [(logic.estimate_seconds(j.config, j.width, j.height, cost=cost), j.elapsed) for j in jobs[:8]]
     return logic.calibration_from(samples)

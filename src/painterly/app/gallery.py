@@ -1,48 +1,163 @@
-""" "My pictures": this browser's jobs, newest first, in the sidebar.
+""" "My pictures": this browser's jobs, newest first: the latest in the sidebar, all of them on
+their own page (``?view=pictures``), both live while a job runs.
 
-The list is the JobStore's ``list(owner)`` for the owner token in the URL, so another
-browser (another token) never sees these, and a reload or a new tab with the same link does.
+The list is the JobStore's ``list(owner)`` for this visit's owner token (the link's, else this
+browser's cookie: ``state.owner``), so another browser never sees these. Each entry is a link
+(its thumbnail opens the picture); a finished one can be deleted, files and all, and only by
+its owner: the store checks the token again, whatever the page asked.
 """
 
 from __future__ import annotations
 
+import base64
+import html
+from typing import Optional
+
 import streamlit as st
 
-from . import media, state
-from .jobpage import STATUS_WORDS
+from ..jobs import Job, JobStore
+from . import logic, media, state
 
-SHOWN = 24
+SIDEBAR_SHOWN = 6
+PAGE_SHOWN = 60
+LIVE_EVERY = 2.0  # seconds between redraws while one of the pictures is queued or running
+COLUMNS = 4
+
+_CSS = """<style>
+.pt-card{display:block;text-decoration:none;color:inherit;border-radius:8px;padding:4px;border:1px solid #e6e6ea}
+.pt-card:hover{border-color:#ff4b4b;background:#fff5f5}
+.pt-row{display:flex;gap:8px;align-items:center}
+.pt-thumb{width:100%;aspect-ratio:4/3;object-fit:cover;border-radius:6px;display:block;background:#f0f2f6}
+.pt-small{width:64px;height:48px;object-fit:cover;border-radius:4px;flex:none;background:#f0f2f6}
+.pt-dim{opacity:.45;filter:grayscale(60%)}
+.pt-status{font-weight:600;font-size:.9rem;margin:4px 0 0 0;line-height:1.25}
+.pt-facts{font-size:.78rem;color:#6b6f76;line-height:1.3}
+.pt-paint{width:26px;height:26px;object-fit:cover;border-radius:3px;margin:3px 3px 0 0;vertical-align:middle}
+.pt-bar{height:4px;background:#e6e6ea;border-radius:2px;margin-top:3px}
+.pt-bar>div{height:4px;background:#ff4b4b;border-radius:2px}
+.pt-now{border-color:#ff4b4b}
+</style>"""
 
 
-def sidebar(current: str | None) -> None:
-    """The "new picture" button and the gallery."""
+def sidebar(current: Optional[str], view: Optional[str]) -> None:
+    """ "New picture", "My pictures" and this browser's latest pictures, live."""
     store, owner = state.store(), state.owner()
     with st.sidebar:
         if st.button(
-            "New picture", icon=":material/add:", type="primary" if current else "secondary", width="stretch", key="new"
+            "New picture",
+            icon=":material/add:",
+            type="primary" if (current or view) else "secondary",
+            width="stretch",
+            key="new",
         ):
             state.go()
-        st.header("My pictures")
-        jobs = store.list(owner, limit=SHOWN)
+        if st.button("My pictures", icon=":material/photo_library:", width="stretch", key="pictures"):
+            state.go(pictures=True)
+        jobs = store.list(owner, limit=SIDEBAR_SHOWN)
         if not jobs:
-            st.caption("Your pictures appear here. Keep this page's link (bookmark it) to find them again.")
+            st.caption("Your pictures appear here. This browser remembers them; the link with me= opens them anywhere.")
             return
-        st.caption("Only this browser's link shows them; bookmark it to come back.")
-        cols = st.columns(2)
-        for i, job in enumerate(jobs):
-            with cols[i % 2]:
-                path = store.result_path(job.id) or store.preview_path(job.id)
-                if path is not None:
-                    st.image(media.file_thumbnail(str(path), media.mtime_ns(path), 240), width="stretch")
-                else:  # not started yet: its photo
-                    inputs = media.job_inputs(store.data_dir, job.id)
-                    if inputs is not None:
-                        st.image(media.thumbnail(inputs[0].image, 240), width="stretch")
-                label = STATUS_WORDS.get(job.status, job.status)
-                if st.button(
-                    label,
-                    key=f"open:{job.id}",
-                    width="stretch",
-                    type="primary" if job.id == current else "secondary",
-                ):
-                    state.go(job=job.id)
+        live = any(j.active for j in jobs)
+        st.fragment(_sidebar_entries, run_every=LIVE_EVERY if live else None)(current)
+
+
+def _sidebar_entries(current: Optional[str]) -> None:
+    store, owner = state.store(), state.owner()
+    cards = [_card(store, job, compact=True, current=current) for job in store.list(owner, limit=SIDEBAR_SHOWN)]
+    st.html(_CSS + "".join(f'<div style="margin-bottom:6px">{c}</div>' for c in cards))
+
+
+def page() -> None:
+    """The gallery: every picture of this browser in a grid, live, each to open or delete."""
+    store, owner = state.store(), state.owner()
+    st.title("My pictures")
+    jobs = store.list(owner, limit=PAGE_SHOWN)
+    if not jobs:
+        st.info("No pictures yet. Make one with **New picture**; it will be listed here.")
+        return
+    st.caption(
+        "This browser remembers your pictures. To open them in another browser, use this page's "
+        "link (it holds your key, me=...); to show one picture to someone, send its own page's share link."
+    )
+    live = any(j.active for j in jobs)
+    st.fragment(_grid, run_every=LIVE_EVERY if live else None)()
+
+
+def _grid() -> None:
+    store, owner = state.store(), state.owner()
+    jobs = store.list(owner, limit=PAGE_SHOWN)
+    for row in range(0, len(jobs), COLUMNS):
+        cols = st.columns(COLUMNS, gap="medium")
+        for col, job in zip(cols, jobs[row : row + COLUMNS]):
+            with col:
+                st.html(_CSS + _card(store, job, compact=False))
+                if not job.active:
+                    _delete_button(store, job, owner)
+
+
+def _delete_button(store: JobStore, job: Job, owner: str) -> None:
+    with st.popover("Delete", icon=":material/delete:", width="stretch"):
+        st.caption("The picture, its inputs and its files are removed from this computer.")
+        if st.button("Delete for good", type="primary", key=f"delete:{job.id}", width="stretch"):
+            if store.delete(job.id, owner):
+                st.toast("Deleted.")
+            st.rerun()
+
+
+def _card(store: JobStore, job: Job, *, compact: bool, current: Optional[str] = None) -> str:
+    """One entry: its picture (the result, the picture forming, or the photo while waiting),
+    how it stands or ended, and, on the page, its size, paintings and date. A link to it."""
+    side = 160 if compact else 360
+    picture, dim = _picture(store, job, side)
+    ahead = store.queue_position(job.id) if job.status == "queued" else None
+    status = html.escape(logic.job_status(job, ahead))
+    facts = html.escape(logic.job_facts(job, _timezone()))
+    img = (
+        f'<img class="{"pt-small" if compact else "pt-thumb"}{" pt-dim" if dim else ""}" '
+        f'src="{picture}" alt="picture {html.escape(job.id[:6])}">'
+        if picture
+        else f'<div class="{"pt-small" if compact else "pt-thumb"}"></div>'
+    )
+    bar = (
+        f'<div class="pt-bar"><div style="width:{round(100 * job.fraction)}%"></div></div>'
+        if job.status == "running"
+        else ""
+    )
+    href = html.escape(state.link(job=job.id))
+    now = " pt-now" if job.id == current else ""
+    if compact:
+        return (
+            f'<a class="pt-card{now}" href="{href}" title="Open this picture"><div class="pt-row">{img}'
+            f'<div><div class="pt-status">{status}</div>{bar}<div class="pt-facts">{facts}</div></div></div></a>'
+        )
+    paintings = "".join(f'<img class="pt-paint" src="{p}" alt="painting">' for p in _paintings(store, job))
+    return (
+        f'<a class="pt-card" href="{href}" title="Open this picture">{img}'
+        f'<div class="pt-status">{status}</div>{bar}<div class="pt-facts">{facts}</div>'
+        f"<div>{paintings}</div></a>"
+    )
+
+
+def _picture(store: JobStore, job: Job, side: int) -> tuple[Optional[str], bool]:
+    """(a data: URL, dimmed?): the result, else the latest image, else the photo (dimmed)."""
+    path = store.result_path(job.id) or store.preview_path(job.id)
+    if path is not None:
+        return _data_url(media.file_thumbnail(str(path), media.mtime_ns(path), side)), False
+    thumbs = media.input_thumbnails(str(store.data_dir), job.id, side)
+    return (_data_url(thumbs[0]), True) if thumbs else (None, True)
+
+
+def _paintings(store: JobStore, job: Job) -> list[str]:
+    thumbs = media.input_thumbnails(str(store.data_dir), job.id, 64)
+    return [_data_url(t) for t in thumbs[1:6]] if thumbs else []
+
+
+def _data_url(jpeg: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+
+
+def _timezone() -> Optional[str]:
+    try:
+        return st.context.timezone
+    except Exception:  # noqa: BLE001 -- no browser behind this run (AppTest)
+        return None

@@ -7,14 +7,16 @@ the fragment asks for one full rerun, which draws the finished page without the 
 
 from __future__ import annotations
 
+import io
 import time
 
-import altair as alt
-import pandas as pd
 import streamlit as st
 
 from .. import precision
+from ..config import ConfigError
+from ..images import ImageError
 from ..jobs import Job, JobStore
+from ..plan import RunPlan
 from . import logic, media, state
 
 STATUS_WORDS = {
@@ -64,16 +66,16 @@ def live(job_id: str, mine: bool) -> None:
     with info:
         st.subheader(STATUS_WORDS["running"] + ("… stopping" if job.cancel_requested else ""))
         st.progress(job.fraction, text=f"Step {job.step} of {job.steps}")
-        # The row changes at each step; between steps the clocks keep ticking.
-        since = max(0.0, time.time() - job.updated) if job.updated else 0.0
-        eta = None if job.eta is None else max(0.0, job.eta - since)
+        # The row changes a few times a second; between writes the clocks keep ticking.
+        now = time.time()
+        since = max(0.0, now - job.updated) if job.updated else 0.0
         c1, c2, c3 = st.columns(3)
         c1.metric("Elapsed", logic.format_clock(job.elapsed + since))
-        c2.metric("Remaining", logic.format_clock(eta))
+        c2.metric("Remaining", logic.format_clock(logic.remaining_seconds(job, state.step_cost(), now)))
         c3.metric("Scale", f"{job.scale or 1} of {job.scales}", help=_SCALE_HELP)
+        st.caption(_progress_line(store, job))
         if job.precision:
             st.caption(f"Computing in {precision.WORDS.get(job.precision, job.precision)}.")
-        loss_curve(store.loss_history(job.id))
         if mine:
             if st.button(
                 "Stop and keep",
@@ -89,14 +91,41 @@ def live(job_id: str, mine: bool) -> None:
     with picture:
         path = store.preview_path(job.id)
         if path is not None:
-            st.image(path.read_bytes(), caption=f"Step {job.step}", width="stretch")
+            # At the finished picture's size (the coarse scales' smaller images scaled up to it):
+            # the picture does not jump at each scale, and a small one is not blown up.
+            st.image(path.read_bytes(), caption=f"Step {job.step}", width=job.width)
         else:
             # The run starts from the photo; show it until the first painted image arrives.
             inputs = media.job_inputs(store.data_dir, job.id)
             if inputs is not None:
-                st.image(inputs[0].image, caption="Getting the painter ready…", width="stretch")
+                st.image(inputs[0].image, caption="Getting the painter ready…", width=min(job.width, 720))
             else:
                 st.info("The first image appears after the first steps…")
+
+
+def _progress_line(store: JobStore, job: Job) -> str:
+    """'At 512 × 341 px (the full size): still changing a lot.' -- in place of a loss chart,
+    whose numbers mean nothing to a person; what the loss says is how much is still changing."""
+    try:
+        plan = RunPlan.build(job.config, job.width, job.height)
+    except (ConfigError, ImageError):  # a stored config this version cannot plan: no line
+        return ""
+    scale = min(max(job.scale, 1), len(plan.scales))
+    (w, h), _ = plan.scales[scale - 1]
+    where = f"At {w} × {h} px" + (" (the full size)" if scale == len(plan.scales) else ", to be refined larger")
+    first = plan.end_of_scale(scale - 1)
+    losses = [v for s, v in store.loss_history(job.id) if s > first]
+    how = logic.settling(losses)
+    return f"{where}: {how}." if how else f"{where}."
+
+
+def _true_width(data: bytes) -> int:
+    """An image's own width in pixels: small pictures are shown at their size, not blown up
+    (a wider one is fitted to the column)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        return img.width
 
 
 _SCALE_HELP = (
@@ -122,32 +151,6 @@ def _waiting(store: JobStore, job: Job, mine: bool) -> None:
         st.rerun()
 
 
-def loss_curve(history: list[tuple[int, float]]) -> None:
-    """The total loss per step, log scale (it falls by orders of magnitude)."""
-    if len(history) < 2:
-        return
-    step = max(1, len(history) // 400)  # at most ~400 points
-    df = pd.DataFrame(history[::step] + ([history[-1]] if (len(history) - 1) % step else []), columns=["step", "loss"])
-    df = df[df["loss"] > 0]
-    chart = (
-        alt.Chart(df, height=160, title="How far from the goal (lower is better)")
-        .mark_line()
-        .encode(
-            x=alt.X("step:Q", title="step"),
-            # The values mean little to a person; the shape (falling, flattening) is the point.
-            # Fitted, not "nice": rounded out to whole decades (1e5..1e8) the curve sat flat at
-            # the bottom of the small plot (seen in Chromium screenshots).
-            y=alt.Y(
-                "loss:Q",
-                title="loss (log scale)",
-                scale=alt.Scale(type="log", nice=False, domain=[float(df["loss"].min()), float(df["loss"].max())]),
-                axis=alt.Axis(labels=False, ticks=False),
-            ),
-        )
-    )
-    st.altair_chart(chart, width="stretch")
-
-
 def finished(store: JobStore, job: Job, mine: bool) -> None:
     """The result (or the reason there is none), downloads, settings, tweak and run again."""
     if job.status == "done":
@@ -164,8 +167,8 @@ def finished(store: JobStore, job: Job, mine: bool) -> None:
             f"{STATUS_WORDS['done']}: {job.width} × {job.height} px in {logic.format_duration(job.elapsed)}. {note}"
         )
         result, side = st.columns([3, 1], gap="large")
-        # At most 2x its pixels (capped by the column): a small picture fills the space without mush.
-        result.image(path.read_bytes(), width=min(2 * job.width, max(job.width, 720)))
+        with result:
+            _before_after(store, job, path.read_bytes())
         with side:
             files = media.downloads(str(path), media.mtime_ns(path))
             name = f"painterly-{job.id[:8]}"
@@ -200,6 +203,43 @@ def finished(store: JobStore, job: Job, mine: bool) -> None:
             state.go(tweak=job.id)
         _inputs_row(store, job)
     _settings(job)
+
+
+def _before_after(store: JobStore, job: Job, result: bytes) -> None:
+    """The finished picture, and what it is compared with: the instant sketch (what a second
+    gives) and the photo, each in a tab at the same size, so flipping between them shows what
+    the minutes bought. At its own size when smaller than the column: never blown up."""
+    width = min(job.width, _true_width(result))
+    tabs = st.tabs(["Finished", "Instant sketch", "Your photo"])
+    tabs[0].image(result, width=width)
+    inputs = media.job_inputs(store.data_dir, job.id)
+    if inputs is None:
+        return
+    content, styles = inputs
+    with tabs[1]:
+        try:
+            notes = store.notes(job.id)
+            strength = notes.get("strength", logic.STRENGTH_DEFAULT)
+            sketch = media.instant_preview(
+                content.key,
+                tuple(s.key for s in styles),
+                logic.preview_strength(strength if isinstance(strength, (int, float)) else logic.STRENGTH_DEFAULT),
+                tuple(job.config.style_blend),
+                job.config.color,
+                float(job.config.color_strength),
+                content.image,
+                [s.image for s in styles],
+            )
+        except Exception as e:  # noqa: BLE001 -- the optional preview: a note instead
+            st.caption(f"No instant sketch on this server ({type(e).__name__}).")
+        else:
+            tabs[1].image(sketch.resize((job.width, job.height)), width=width)
+            st.caption(
+                "The instant sketch: one pass of a fast network, in about a second. The finished picture "
+                f"took {logic.format_duration(job.elapsed)} of optimisation: brushwork and colour taken from "
+                "the painting itself, and your photo's detail kept where the sketch smears it."
+            )
+    tabs[2].image(content.image.resize((job.width, job.height)), width=width)
 
 
 def _share_link(job: Job) -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Iterable, Literal, Optional, Sequence
 
-from .. import precision
 from ..config import PRESET_HELP, PRESETS, ConfigError, StyleConfig, fields
-from ..jobs.store import new_id, valid_id
-from ..plan import PlanError, RunPlan, gb
+from ..images import ImageError
+from ..jobs.store import Job, new_id, valid_id
+from ..plan import DEFAULT_STEP_COST, PlanError, RunPlan, StepCost, gb
 
 # --- presets, in words a painter would use ---------------------------------------------------
 
@@ -47,8 +47,11 @@ def preset_help(name: str) -> str:
 # One slider, 0..100, 50 = the preset as tuned. The optimum balances alpha*content against
 # beta*style (Gatys et al. 2015, fig. 3 sweeps alpha/beta over decades), so the slider is
 # logarithmic: each end is STRENGTH_DECADES decades weaker/stronger than the preset's beta.
+# 1.5 decades (x3.2 a notch): every notch a visibly different picture, Faint nearly the photo
+# and Wild nearly the painting's texture; at 1 decade Strong was hardly Medium (benchmarks/
+# RESULTS.md, "Style strength").
 STRENGTH_DEFAULT = 50
-STRENGTH_DECADES = 1.0
+STRENGTH_DECADES = 1.5
 # The slider's stops, in words: a person picks "Bold", not "beta = 0.0316".
 STRENGTH_LEVELS: dict[int, str] = {
     0: "Faint",
@@ -66,60 +69,80 @@ def style_weight_for(base_style_weight: float, strength: float) -> float:
     return base_style_weight * 10.0 ** ((strength - STRENGTH_DEFAULT) / STRENGTH_DEFAULT * STRENGTH_DECADES)
 
 
+def base_style_weight(style_weight: float, strength: float) -> float:
+    """The weight that ``style_weight_for`` turned into ``style_weight`` at ``strength``."""
+    return style_weight / style_weight_for(1.0, strength)
+
+
+def strength_notch(value: object) -> int:
+    """A stored strength as a notch of the slider (Medium when missing or not a notch)."""
+    return value if isinstance(value, int) and value in STRENGTH_LEVELS else STRENGTH_DEFAULT
+
+
+# The instant preview's strength per notch. The network's strength interpolates its style
+# embedding from the photo's own (0) to the painting's (1), and saturates there: past 1 the
+# pictures barely change (looked at, 1.0 to 2.0), so the notches share 0.3..1 and each one is
+# its own picture (Strong, Bold and Wild used to all be 1.0: byte-identical previews). The curve
+# bends up, so Medium's sketch (0.77) sits nearer the full-strength preview that every run
+# starts from (init="preview"): a linear 0.25..1 put it at 0.63, visibly tamer than its result.
+PREVIEW_FAINTEST = 0.3
+PREVIEW_BEND = 1.6
+
+
 def preview_strength(strength: float) -> float:
-    """The instant preview's 0..1 strength for the slider: the network cannot go past 1."""
-    return max(0.05, min(1.0, strength / STRENGTH_DEFAULT))
+    """The instant preview's 0..1 strength for a notch: rising at every notch, 1 at Wild."""
+    x = max(0.0, min(100.0, strength)) / 100.0
+    return PREVIEW_FAINTEST + (1.0 - PREVIEW_FAINTEST) * (1.0 - (1.0 - x) ** PREVIEW_BEND)
 
 
-# --- sizes and the time estimate --------------------------------------------------------------
+# --- sizes, steps and the time estimate -------------------------------------------------------
 
 SIZE_CHOICES: tuple[int, ...] = (256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192)
 TIME_CHOICES: tuple[int, ...] = (15, 30, 60, 120, 300, 600, 1200, 1800)  # seconds
-
-# Rough cost of one optimisation step, t = STEP_OVERHEAD + STEP_SECONDS_PER_MP * megapixels.
-# Measured on the 2-core development machine with one torch thread, as CPU time
-# (time.process_time, so the figure holds while other jobs share the machine): steps 2..8 of
-# stylize(chelsea, starry_night, preset("default", size=S, scales=1, optimizer=O)) at
-# S = 192 and 384 px gave 0.41 and 1.54 s/step for L-BFGS, 0.39 and 1.50 for Adam, i.e.
-# ~15 s per megapixel-step plus ~0.02 s. Both optimisers make one VGG forward+backward per
-# step. With two threads on an idle machine a step is faster, on a busy one slower: the
-# studio corrects the figure with this browser's finished pictures (calibration_from).
-# SETUP_SECONDS covers loading the VGG and the style Gram matrices at each scale.
-STEP_OVERHEAD = 0.03
-STEP_SECONDS_PER_MP: dict[str, float] = {"lbfgs": 15.5, "adam": 15.0}
-SETUP_SECONDS = 4.0
+# The steps a person picks from: about 1.3-1.5x apart, so every notch of the slider matters
+# (a linear 10..2000 slider put the default 80 in its first 4 %, out of a mouse's reach).
+STEP_CHOICES: tuple[int, ...] = (10, 20, 30, 40, 50, 60, 80, 100, 120, 150, 200, 300, 400, 500, 700, 1000, 1500, 2000)
 
 
-def estimate_seconds(config: StyleConfig, width: int, height: int, calibration: float = 1.0) -> float:
-    """Rough wall-clock seconds for ``config`` on a ``width`` x ``height`` photo on this machine.
+def step_choices(current: int) -> list[int]:
+    """The steps slider's notches, with ``current`` (a preset's or an earlier job's) among them."""
+    return sorted(set(STEP_CHOICES) | {current})
 
-    Sums steps x per-step cost over the engine's own run plan. ``calibration`` scales the
-    result (see ``calibration_from``).
+
+def estimate_seconds(
+    config: StyleConfig, width: int, height: int, calibration: float = 1.0, cost: StepCost = DEFAULT_STEP_COST
+) -> float:
+    """Wall-clock seconds for ``config`` on a ``width`` x ``height`` photo on this machine.
+
+    The run plan's estimate with ``cost`` (this machine's, measured at start-up), times
+    ``calibration`` (see ``calibration_from``).
     """
-    work = RunPlan.build(config, width, height).seconds(lambda w, h: step_seconds(config, w, h))
-    return calibration * (SETUP_SECONDS + work)
+    return calibration * RunPlan.build(config, width, height).estimate(config, cost)
 
 
-def steps_for_seconds(config: StyleConfig, width: int, height: int, seconds: float, calibration: float = 1.0) -> int:
+def steps_for_seconds(
+    config: StyleConfig,
+    width: int,
+    height: int,
+    seconds: float,
+    calibration: float = 1.0,
+    cost: StepCost = DEFAULT_STEP_COST,
+) -> int:
     """The most steps that fit in ``seconds`` by ``estimate_seconds`` (at least 1)."""
     lo, hi = 1, int(_FIELDS["steps"].metadata.get("max", 100_000))
-    if estimate_seconds(config.replace(steps=lo), width, height, calibration) >= seconds:
+    if estimate_seconds(config.replace(steps=lo), width, height, calibration, cost) >= seconds:
         return lo
     while lo < hi:  # the estimate grows with steps: bisect
         mid = (lo + hi + 1) // 2
-        if _fits(config, width, height, mid, seconds, calibration):
+        if _fits(config.replace(steps=mid), width, height, seconds, calibration, cost):
             lo = mid
         else:
             hi = mid - 1
     return lo
 
 
-def _fits(config: StyleConfig, width: int, height: int, steps: int, seconds: float, calibration: float) -> bool:
-    try:
-        cfg = config.replace(steps=steps)
-    except ConfigError:
-        return False
-    return estimate_seconds(cfg, width, height, calibration) <= seconds
+def _fits(config: StyleConfig, width: int, height: int, seconds: float, calibration: float, cost: StepCost) -> bool:
+    return estimate_seconds(config, width, height, calibration, cost) <= seconds
 
 
 def calibration_from(samples: Iterable[tuple[float, float]]) -> float:
@@ -136,19 +159,27 @@ def calibration_from(samples: Iterable[tuple[float, float]]) -> float:
     return min(4.0, max(0.25, median))
 
 
-def preview_every_for(config: StyleConfig, width: int, height: int, target: float = 1.0) -> int:
+def preview_every_for(
+    config: StyleConfig, width: int, height: int, target: float = 1.0, cost: StepCost = DEFAULT_STEP_COST
+) -> int:
     """Steps between live images so the picture updates about every ``target`` seconds.
 
     Judged at the finest scale, where steps are slowest; an image costs little next to a step.
     """
-    return max(1, min(50, int(target / step_seconds(config, *output_size(config, width, height)))))
+    return max(1, min(50, int(target / cost.step_seconds(config, *output_size(config, width, height)))))
 
 
-def step_seconds(config: StyleConfig, width: int, height: int) -> float:
-    per_mp = STEP_SECONDS_PER_MP.get(config.optimizer, max(STEP_SECONDS_PER_MP.values()))
-    # The workers run on this machine's CPU: bf16 where it has the units (precision.py decides).
-    per_mp *= precision.STEP_COST[precision.resolve(config.precision, "cpu")]
-    return STEP_OVERHEAD + per_mp * width * height / 1e6
+def remaining_seconds(job: Job, cost: StepCost, now: float) -> Optional[float]:
+    """Seconds left of a running job, ``now`` (epoch seconds): the plan's figure when its row was
+    last written, less the time since, so the clock ticks down between the worker's writes."""
+    if job.status != "running" or job.step <= 0:
+        return None
+    try:
+        plan = RunPlan.build(job.config, job.width, job.height)
+    except (ConfigError, ImageError):
+        return job.eta
+    since = max(0.0, now - job.updated) if job.updated else 0.0
+    return max(0.0, plan.remaining(job.config, cost, job.step, job.elapsed) - since)
 
 
 def memory_note(config: StyleConfig, width: int, height: int) -> tuple[bool, str]:
@@ -284,3 +315,84 @@ def new_owner_token() -> str:
 def valid_token(value: object) -> bool:
     """Whether a value from the URL can be an owner token or job id (the store's one id rule)."""
     return valid_id(value)
+
+
+def owner_choice(from_url: object, from_cookie: object) -> tuple[str, bool]:
+    """(this visit's owner token, whether the browser's cookie must be written).
+
+    The link's ``me=`` wins, in any browser (a bookmark, or the link sent to oneself on another
+    computer; that browser then keeps it). Without one, the browser's own cookie (a typed
+    address, a fresh tab) finds its gallery again; a browser with neither gets a new token.
+    Cookies are per browser, so two browsers never share a gallery unless a link says so.
+    """
+    if valid_token(from_url):
+        return str(from_url), from_url != from_cookie
+    if valid_token(from_cookie):
+        return str(from_cookie), False
+    return new_owner_token(), True
+
+
+# --- the gallery, in words ---------------------------------------------------------------------
+
+
+def job_status(job: Job, ahead: Optional[int] = None) -> str:
+    """How a job stands or ended, in a few words: 'Painting: 45 %', 'Finished in 1 min 20 s',
+    'Stopped at step 40 of 80'. ``ahead``: pictures before it in the queue, when queued."""
+    if job.status == "queued":
+        if job.cancel_requested:
+            return "Stopping"
+        return "Waiting: next in line" if not ahead else f"Waiting: {ahead} ahead"
+    if job.status == "running":
+        return "Stopping…" if job.cancel_requested else f"Painting: {round(100 * job.fraction)} %"
+    if job.status == "done":
+        if job.stopped_early:
+            return f"Stopped at step {job.step} of {job.steps}"
+        return f"Finished in {format_duration(job.elapsed)}"
+    if job.status == "failed":
+        return "Failed"
+    return "Cancelled"
+
+
+def job_facts(job: Job, timezone: Optional[str] = None, now: Optional[float] = None) -> str:
+    """'256 × 171 px · 2 paintings · today 07:45': what a gallery entry says besides its status."""
+    paintings = f"{job.n_styles} paintings" if job.n_styles > 1 else "1 painting"
+    return f"{job.width} × {job.height} px · {paintings} · {format_when(job.created, timezone, now)}"
+
+
+def format_when(epoch: float, timezone: Optional[str] = None, now: Optional[float] = None) -> str:
+    """'today 07:45', 'yesterday 18:02', '28 Nov 07:45', '28 Nov 2025', in the browser's time
+    zone (an IANA name; the server's when unknown)."""
+    import datetime as dt
+    import time
+    import zoneinfo
+
+    try:
+        zone: Optional[dt.tzinfo] = zoneinfo.ZoneInfo(timezone) if timezone else None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = None
+    when = dt.datetime.fromtimestamp(epoch, zone)
+    today = dt.datetime.fromtimestamp(time.time() if now is None else now, zone).date()
+    clock = when.strftime("%H:%M")
+    if when.date() == today:
+        return f"today {clock}"
+    if when.date() == today - dt.timedelta(days=1):
+        return f"yesterday {clock}"
+    if when.year == today.year:
+        return f"{when.day} {when:%b} {clock}"
+    return f"{when.day} {when:%b %Y}"
+
+
+def settling(losses: Sequence[float]) -> Optional[str]:
+    """How much the picture still changes, from the loss at the current scale's steps (oldest
+    first): the loss's own numbers mean nothing to a person, its slope does."""
+    if len(losses) < 4:
+        return None
+    window = losses[-max(3, len(losses) // 5) :]
+    if window[0] <= 0:
+        return None
+    drop = 1.0 - window[-1] / window[0]
+    if drop > 0.05:
+        return "still changing a lot"
+    if drop > 0.01:
+        return "settling"
+    return "nearly settled at this size: more steps would change little"

@@ -8,9 +8,13 @@ from painterly.app import form, gallery, jobpage, state
 
 st.set_page_config(page_title="painterly studio", page_icon="🎨", layout="wide")
 
+state.step_cost()  # the first visit starts timing this machine (in the background)
 job_id = st.query_params.get(state.JOB_PARAM)
-gallery.sidebar(job_id)
+view = st.query_params.get(state.VIEW_PARAM)
+gallery.sidebar(job_id, view)
 if job_id is not None:
     jobpage.page(job_id)  # a malformed or unknown id gets "not found"
+elif view == "pictures":
+    gallery.page()
 else:
     form.page()

@@ -29,6 +29,7 @@ class Picture:
     data: bytes
     image: Image.Image  # working copy, long side <= WORK_SIDE
     size: tuple[int, int]  # the original's (width, height)
+    name: str = ""  # the file's name as uploaded (for labels only; never a path here)
 
 
 def check_upload(data: bytes, name: str) -> Picture:
@@ -66,6 +67,16 @@ def job_inputs(data_dir: Path, job_id: str) -> Optional[tuple[Picture, list[Pict
         return job_pictures(str(data_dir), job_id)
     except (im.ImageError, KeyError, OSError):
         return None
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def input_thumbnails(data_dir: str, job_id: str, side: int = THUMB_SIDE) -> list[bytes]:
+    """JPEG thumbnails of a job's photo and paintings (inputs never change), [] when unreadable."""
+    inputs = job_inputs(Path(data_dir), job_id)
+    if inputs is None:
+        return []
+    content, styles = inputs
+    return [im.encode_image(thumbnail(p.image, side).convert("RGB"), "JPEG", quality=85) for p in (content, *styles)]
 
 
 def _picture(img: Image.Image) -> Picture:

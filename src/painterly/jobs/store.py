@@ -6,6 +6,7 @@ Layout of a data directory::
     jobs/<id>/content.png   inputs, re-encoded by us (user file names are never used)
     jobs/<id>/style_0.png   ... one per style image
     jobs/<id>/config.json   the StyleConfig of the run
+    jobs/<id>/notes.json    the front end's own notes (the studio's choices as a person made them)
     jobs/<id>/preview.jpg   the latest image of a running job (the result once done)
     jobs/<id>/checkpoint.png  the image to resume from; its step is in the row
     jobs/<id>/result.png    the finished picture, written once
@@ -334,6 +335,7 @@ class JobStore:
         styles: Sequence[Upload],
         config: StyleConfig,
         owner: str = "",
+        notes: Optional[dict] = None,
     ) -> str:
         """Validate and queue a job; return its (unguessable) id.
 
@@ -346,6 +348,8 @@ class JobStore:
             styles: one or more paintings (a single bytes/image is accepted too).
             config: the run's settings; ``style_blend`` must match the number of styles.
             owner: an opaque token (the studio's browser id); ``list(owner)`` shows only these.
+            notes: JSON-able facts the front end wants back with the job (``notes(id)``), such as
+                the studio's "time limit" choice, which the config records only as steps.
         """
         if not isinstance(config, StyleConfig):
             raise TypeError(f"config must be a StyleConfig, got {type(config).__name__}")
@@ -369,6 +373,8 @@ class JobStore:
             for i, s in enumerate(paintings):
                 _write(tmp / f"style_{i}.png", im.encode_image(s, "PNG"))
             _write(tmp / "config.json", (json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n").encode())
+            if notes:
+                _write(tmp / "notes.json", json.dumps(notes, sort_keys=True).encode())
             final = self.job_dir(job_id)
             os.replace(tmp, final)  # the folder appears complete, or not at all
         except BaseException:
@@ -415,6 +421,36 @@ class JobStore:
             .fetchall()
         )
         return [_job(r) for r in rows]
+
+    def notes(self, job_id: str) -> dict:
+        """The ``notes`` given at submit ({} when none, or when unreadable: they are only hints)."""
+        path = self._file(job_id, "notes.json")
+        try:
+            value = json.loads(path.read_bytes()) if path is not None else {}
+        except (OSError, ValueError):
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def delete(self, job_id: str, owner: str) -> bool:
+        """Remove a finished job of ``owner`` (failed and cancelled count): its row, its loss
+        points and its folder. Returns False, changing nothing, for another owner's job, an
+        unknown id or a job still queued or running (stop it first: a worker may hold it)."""
+        if not valid_id(job_id) or not owner:
+            return False
+        with self._tx() as c:
+            c.execute(
+                "DELETE FROM jobs WHERE id = ? AND owner = ? AND status NOT IN ('queued', 'running')", (job_id, owner)
+            )
+            if not c.execute("SELECT changes()").fetchone()[0]:
+                return False
+            c.execute("DELETE FROM losses WHERE job_id = ?", (job_id,))
+        # The row is gone, so nothing reads the folder now. Renamed first so that a crash
+        # mid-removal leaves a hidden folder for the sweep, not a job folder without a row.
+        folder, gone = self.job_dir(job_id), self.jobs_dir / f".new-{job_id}-deleted"
+        with contextlib.suppress(OSError):
+            os.replace(folder, gone)
+        shutil.rmtree(gone, ignore_errors=True)
+        return True
 
     def cancel(self, job_id: str) -> None:
         """Stop a job, keeping what it has ("stop and keep").
