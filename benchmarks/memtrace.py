@@ -3,6 +3,7 @@ in this process with a thread that samples its resident memory (and glibc's heap
 few milliseconds, each sample labelled with the phase the engine is in.
 
     python -m benchmarks.memtrace --out DIR -- CONTENT STYLE -o OUT.png --size 2048 --max-memory 3GB
+    python -m benchmarks.memtrace --table DIR...   # measured peaks against the plan as it is now
 
 DIR/trace.json: the samples; the peak of each (step, phase); the plan's predicted peak per scale.
 Phases are the engine's functions, wrapped from outside (nothing in ``src`` knows about this):
@@ -138,19 +139,68 @@ def summary(samples: list) -> dict:
     }
 
 
+def _config(command: str):
+    """(config, photo (w, h)) of a traced ``painterly stylize`` command."""
+    import shlex
+
+    from PIL import Image
+
+    from painterly import cli
+
+    parsed = cli.make_parser().parse_args(shlex.split(command)[1:])
+    return cli.build_config(parsed), Image.open(parsed.content).size
+
+
+def replan(command: str):
+    """The memory plan of a traced ``painterly stylize`` command, from the model as it is now."""
+    from painterly.config import parse_bytes
+    from painterly.plan import RunPlan
+
+    cfg, (w, h) = _config(command)
+    return RunPlan.build(cfg, w, h).memory(cfg, parse_bytes(cfg.max_memory) if cfg.max_memory else None)
+
+
+def table(dirs: list[Path]) -> str:
+    """Markdown rows: each traced run's measured peak against the model's prediction as it is now
+    for the scales and blocks that ran (a budget's choice may differ under a new model)."""
+    from painterly.plan import predict_peak
+
+    lines = [
+        "| run | scales: side x steps (the last's mode) | wall | peak RSS MiB (step, phase) | plan MiB | plan error |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for d in dirs:
+        r = json.loads((d / "trace.json").read_text())
+        cfg, _ = _config(r["command"])
+        ran = r["plan"]
+        plan = max(predict_peak(cfg, tuple(s["size"]), s["steps"], s["block"]) for s in ran) / 2**20
+        last = ran[-1]
+        mode = f"blocks of {last['block']}" if last["block"] else "whole"
+        scales = " > ".join(f"{max(s['size'])}x{s['steps']}" for s in ran)
+        peak = max(r["ru_maxrss"], r["peak"]["rss"]) / 2**20
+        args = " ".join(Path(a).name if "/" in a else a for a in r["command"].split()[2:])
+        lines.append(f"| `{args}` | {scales} ({mode}) | {r['wall']:.0f} s | {peak:.0f} ({r['peak']['step']}, "
+                     f"{r['peak']['phase']}) | {plan:.0f} | {(plan - peak) / peak * 100:+.0f} % |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="benchmarks.memtrace")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path)
+    p.add_argument("--table", type=Path, nargs="+", help="print the table of these traced runs' folders")
     p.add_argument("--every", type=float, default=0.02, help="seconds between samples")
     p.add_argument("--no-heap", action="store_true", help="RSS only (mallinfo2 walks the free lists)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="-- then painterly stylize's arguments")
     a = p.parse_args(argv)
+    if a.table:
+        print(table(a.table))
+        return 0
+    if a.out is None:
+        p.error("--out DIR is needed to trace a run")
     args = [x for x in a.args if x != "--"]
     a.out.mkdir(parents=True, exist_ok=True)
     instrument()
     from painterly import cli
-    from painterly.config import parse_bytes
-    from painterly.plan import RunPlan
 
     samples: list = []
     stop = threading.Event()
@@ -163,14 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     th.join()
     import resource
 
-    from PIL import Image
-
-    parsed = cli.make_parser().parse_args(["stylize", *args])
-    cfg = cli.build_config(parsed)
-    w, h = Image.open(parsed.content).size
-    mem = RunPlan.build(cfg, w, h).memory(cfg, parse_bytes(cfg.max_memory) if cfg.max_memory else None)
+    command = "painterly stylize " + " ".join(args)
+    mem = replan(command)
     res = {
-        "command": "painterly stylize " + " ".join(args),
+        "command": command,
         "rc": rc,
         "wall": wall,
         "ru_maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
