@@ -14,7 +14,7 @@ from painterly.cli import main
 from painterly.config import MIN_AUTO_SCALE, MIN_SIZE, ConfigError, StyleConfig, field_meta
 from painterly.images import ImageError
 from painterly.jobs import JobStore
-from painterly.plan import RunPlan, scale_plan
+from painterly.plan import PlanError, RunPlan, scale_plan
 
 
 def test_auto_scales_start_every_size_from_the_same_512_px_picture():
@@ -227,10 +227,10 @@ def test_plan_runs_whole_where_it_fits_and_in_blocks_where_not():
     last = mem.scales[-1]
     assert last.block and last.block % 16 == 0 and last.tiles > 1 and mem.halo == 160
     assert mem.peak <= 8 * 10**9 and all(s.peak <= mem.budget for s in mem.scales)
-    # less memory, smaller blocks, and the 2048 px scale in two strips of 1376 px
+    # less memory, smaller blocks, and the 2048 px scale in blocks too
     tight = RunPlan.build(cfg, 3000, 2000).memory(cfg, 6 * 10**9)
     assert tight.scales[-1].block < last.block and tight.peak <= 6 * 10**9
-    assert (tight.scales[2].block, tight.scales[2].tiles) == (1376, 2)
+    assert (tight.scales[2].block, tight.scales[2].tiles) == (1024, 4)
     assert RunPlan.build(cfg, 3000, 2000).memory(cfg, 10**12).scales[-1].block == 0  # room for all
     # forced block size (tests, or a user who knows), at every scale larger than it
     forced_cfg = cfg.replace(block_size=1008)
@@ -250,6 +250,54 @@ def test_plan_refuses_what_cannot_fit_and_says_what_would():
     with pytest.raises(PlanError, match="'sliced' style loss .* cannot run in blocks"):
         RunPlan.build(sliced, 3000, 2000).memory(sliced)
     assert issubclass(PlanError, ConfigError)
+
+
+# Complete runs (the default preset's scales, chelsea 451 x 300, bf16), traced with
+# `python -m benchmarks.memtrace` after the allocator setting (benchmarks/RESULTS.md, "Prints"):
+# (size, steps, the blocks each scale ran in, measured peak RSS in MiB).
+COMPLETE_RUNS = [
+    (1024, 80, (0, 0), 2611),
+    (2048, 40, (0, 0, 0), 6302),
+    (2048, 40, (0, 0, 688), 3706),
+    (4096, 31, (0, 0, 1024, 688), 5011),
+]
+
+
+@pytest.mark.parametrize("size, steps, blocks, measured", COMPLETE_RUNS)
+def test_the_memory_model_is_above_complete_runs_measured_and_near_them(size, steps, blocks, measured):
+    # A plan under a run's peak lets the run pass its budget; one far above wastes the machine.
+    from painterly.plan import predict_peak
+
+    cfg = StyleConfig(size=size, steps=steps, precision="bf16")
+    plan = RunPlan.build(cfg, 451, 300)
+    predicted = max(predict_peak(cfg, wh, n, b) for (wh, n), b in zip(plan.scales, blocks, strict=True))
+    assert measured * 2**20 <= predicted <= 1.15 * measured * 2**20
+
+
+def test_the_memory_model_grows_with_size_and_steps_and_blocks_save_memory():
+    from painterly.plan import lbfgs_history, predict_peak
+
+    cfg = StyleConfig(precision="bf16")
+    sides = [512, 1024, 2048, 4096, 8192]
+    whole = [predict_peak(cfg, (s, s * 2 // 3), 10) for s in sides]
+    blocked = [predict_peak(cfg, (s, s * 2 // 3), 10, 512) for s in sides]
+    assert whole == sorted(whole) and blocked == sorted(blocked)
+    assert all(b < w for b, w in zip(blocked[2:], whole[2:]))  # where blocks are smaller than the image
+    # a complete run's full-size scale holds L-BFGS's whole history: more steps, more memory, up to it
+    wh, n = (4096, 2731), lbfgs_history(4096 * 2731)
+    assert predict_peak(cfg, wh, 2, 688) < predict_peak(cfg, wh, n, 688) == predict_peak(cfg, wh, n + 5, 688)
+    assert predict_peak(cfg.replace(precision="fp32"), wh, n, 688) > predict_peak(cfg, wh, n, 688)
+
+
+@pytest.mark.parametrize("budget_gb", [3, 4, 6, 8, 12, 16])
+def test_every_scale_of_the_plan_fits_its_budget(budget_gb):
+    cfg = StyleConfig(size=8192)
+    try:
+        mem = RunPlan.build(cfg, 451, 300).memory(cfg, budget_gb * 10**9)
+    except PlanError:
+        assert budget_gb < 16  # 8192 px is refused only under budgets too small for it
+        return
+    assert all(s.peak <= budget_gb * 10**9 for s in mem.scales) and mem.scales[0].block == 0
 
 
 def test_fallback_halves_the_blocks_until_it_cannot():
