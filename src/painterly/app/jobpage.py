@@ -15,7 +15,7 @@ import streamlit as st
 
 from .. import precision
 from ..jobs import Job, JobStore
-from . import logic, media, state
+from . import errors, logic, media, state
 
 STATUS_WORDS = {
     "queued": "Waiting for its turn",
@@ -49,6 +49,7 @@ def page(job_id: str) -> None:
 
 
 @st.fragment(run_every=1.0)
+@errors.guard()  # its reruns too: one line and an id, never a traceback
 def live(job_id: str, mine: bool) -> None:
     """The part of the page that follows a queued or running job, redrawn every second."""
     store = state.store()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from painterly.app import form, gallery, jobpage, state
+from painterly.app import errors, form, gallery, health, jobpage, state
 
 st.set_page_config(page_title="painterly studio", page_icon="🎨", layout="wide")
 
+health.banner()  # a full disk, a read-only folder, a painter that keeps stopping
 job_id = st.query_params.get(state.JOB_PARAM)
-gallery.sidebar(job_id)
-if job_id is not None:
-    jobpage.page(job_id)  # a malformed or unknown id gets "not found"
-else:
-    form.page()
+with errors.guard():  # each part fails alone, in one line with an id; never a traceback
+    gallery.sidebar(job_id)
+with errors.guard():
+    if job_id is not None:
+        jobpage.page(job_id)  # a malformed or unknown id gets "not found"
+    else:
+        form.page()

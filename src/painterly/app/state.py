@@ -10,6 +10,8 @@ restarted server lives in the URL's query parameters:
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from ..jobs import JobStore, default_data_dir
@@ -23,9 +25,14 @@ def _store(data_dir: str) -> JobStore:
     return JobStore(data_dir)
 
 
+def data_dir() -> Path:
+    """The studio's data folder ($PAINTERLY_HOME, which the launcher sets)."""
+    return default_data_dir().expanduser().resolve()
+
+
 def store() -> JobStore:
     """The process-wide JobStore for $PAINTERLY_HOME (thread-safe: one connection per thread)."""
-    return _store(str(default_data_dir().expanduser().resolve()))
+    return _store(str(data_dir()))
 
 
 def owner() -> str:
