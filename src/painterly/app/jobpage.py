@@ -17,7 +17,7 @@ from ..config import ConfigError
 from ..images import ImageError
 from ..jobs import Job, JobStore
 from ..plan import RunPlan
-from . import logic, media, state
+from . import errors, logic, media, state
 
 STATUS_WORDS = {
     "queued": "Waiting for its turn",
@@ -51,6 +51,7 @@ def page(job_id: str) -> None:
 
 
 @st.fragment(run_every=1.0)
+@errors.guard()  # its reruns too: one line and an id, never a traceback
 def live(job_id: str, mine: bool) -> None:
     """The part of the page that follows a queued or running job, redrawn every second."""
     store = state.store()

@@ -2,26 +2,36 @@
 
 ``launch`` starts the worker process(es) and the Streamlit server as children, all pointed
 at one data directory (``PAINTERLY_HOME``), blocks, and stops them all on Ctrl-C or when
-the server exits, restarting a worker that dies.
+the server exits. A worker that exits is started again, forever: at once after a good run,
+then after waits that double up to ``RESTART_DELAYS[1]`` while it keeps exiting (a full disk,
+a folder gone read-only). The page never goes down because of the workers; it reads how they
+fare from a small status file (``read_status``) and says so.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from .. import images
 
 APP_SCRIPT = Path(__file__).with_name("main.py")
 STOP_GRACE = 10.0  # seconds a child gets to stop cleanly before it is killed
-RESTART_LIMIT = 3  # workers that die within RESTART_WINDOW this many times in a row: give up
-RESTART_WINDOW = 10.0
+RESTART_DELAYS = (1.0, 30.0)  # the first and the longest wait before starting a worker that keeps exiting
+HEALTHY_AFTER = 30.0  # a worker that ran this long was well: the next one starts at once
+FAILING_AFTER = 2  # exits in a row, each before HEALTHY_AFTER, that make the page say so
+STATUS_ENV = "PAINTERLY_STUDIO_STATUS"  # the status file's path, for the server's pages
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
@@ -49,6 +59,8 @@ def streamlit_command(host: str, port: int) -> list[str]:
         "minimal",
         "--theme.base",
         "light",
+        "--client.showErrorDetails",
+        "none",  # the backstop behind app/errors.py: a traceback never reaches the page
     ]
 
 
@@ -63,6 +75,7 @@ def launch(
     workers: int = 1,
     data_dir: Optional[str] = None,
     executor: str = "local",
+    restart_delays: tuple[float, float] = RESTART_DELAYS,
 ) -> int:
     """Run the studio: ``workers`` worker processes and the Streamlit server; block until stopped.
 
@@ -74,15 +87,18 @@ def launch(
         data_dir: the job store's folder; None means ``$PAINTERLY_HOME`` or the user data dir.
         executor: where the workers run each job's optimisation: "local", or "ray" (a task on
             the Ray cluster at $RAY_ADDRESS; see ``painterly worker --executor``).
+        restart_delays: the first and the longest wait before starting again a worker that
+            keeps exiting (the waits double in between).
 
     Returns:
-        0 after Ctrl-C (or SIGTERM), else the server's exit status, or 1 if the workers
-        keep dying at start.
+        0 after Ctrl-C (or SIGTERM), else the server's exit status. Workers that keep exiting
+        never end the studio: they are started again, and the page says so.
 
     Raises:
         OSError: host:port is taken (checked before anything starts).
+        StoreError: the data folder cannot be used (read-only, not ours, not a folder).
     """
-    from ..jobs import default_data_dir
+    from ..jobs import JobStore, StoreError, default_data_dir, health
 
     if workers < 0:
         raise ValueError("workers must be 0 or more")
@@ -91,7 +107,12 @@ def launch(
     home = Path(data_dir).expanduser() if data_dir else default_data_dir()
     home = home.resolve()
     home.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PAINTERLY_HOME": str(home)}
+    if health.disk_problem(home) == health.READ_ONLY:
+        raise StoreError(f"{home} is on a read-only file system; the studio writes its jobs there (use --data-dir)")
+    JobStore(home).close()  # an unusable folder is refused here, in one line, before anything starts
+    status_dir = Path(tempfile.mkdtemp(prefix="painterly-studio-", dir=_runtime_dir()))  # 0700
+    status = status_dir / "status.json"
+    env = {**os.environ, "PAINTERLY_HOME": str(home), STATUS_ENV: str(status)}
 
     children: list[subprocess.Popen] = []
     # Ctrl-C and SIGTERM both mean "stop everything cleanly"; installed explicitly because a
@@ -100,7 +121,8 @@ def launch(
         {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
     )
     try:
-        pool = [_start(worker_command(home, executor), env, children) for _ in range(workers)]
+        pool = [_Slot(_start(worker_command(home, executor), env, children)) for _ in range(workers)]
+        write_status(status, pool, workers)
         server = _start(streamlit_command(host, port), env, children)
         shown = "localhost" if host in ("127.0.0.1", "::1") else host
         print(
@@ -109,23 +131,13 @@ def launch(
             file=sys.stderr,
             flush=True,
         )
-        quick_deaths = 0
-        started = [time.monotonic()] * len(pool)
         while True:
             rc = server.poll()
             if rc is not None:
                 return rc
-            for i, proc in enumerate(pool):
-                if proc.poll() is None:
-                    continue
-                # A worker that dies mid-job leaves the job to be resumed; start another one.
-                quick_deaths = quick_deaths + 1 if time.monotonic() - started[i] < RESTART_WINDOW else 1
-                if quick_deaths >= RESTART_LIMIT:
-                    print(f"painterly: the worker keeps exiting (status {proc.returncode}); stopping", file=sys.stderr)
-                    return 1
-                print(f"painterly: worker exited with status {proc.returncode}; starting another", file=sys.stderr)
-                pool[i] = _start(worker_command(home, executor), env, children)
-                started[i] = time.monotonic()
+            for slot in pool:
+                if slot.step(lambda: _start(worker_command(home, executor), env, children), restart_delays):
+                    write_status(status, pool, workers)
             time.sleep(0.5)
     except KeyboardInterrupt:
         return 0
@@ -133,10 +145,91 @@ def launch(
         _stop_all(children)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        shutil.rmtree(status_dir, ignore_errors=True)
+
+
+@dataclass
+class _Slot:
+    """One worker the studio keeps running: its process (None while waiting to restart it)."""
+
+    proc: Optional[subprocess.Popen]
+    started: float = 0.0
+    quick_exits: int = 0  # exits in a row, each before HEALTHY_AFTER
+    last_exit: Optional[int] = None
+    restart_at: float = 0.0
+    exits: int = 0
+
+    def __post_init__(self) -> None:
+        self.started = time.monotonic()
+
+    def step(self, start: Callable[[], subprocess.Popen], delays: tuple[float, float]) -> bool:
+        """Look at the worker once: note an exit, start a new one when its wait is over.
+        Returns whether anything changed."""
+        now = time.monotonic()
+        if self.proc is None:
+            if now < self.restart_at:
+                return False
+            self.proc, self.started = start(), now
+            return True
+        rc = self.proc.poll()
+        if rc is None:
+            if self.quick_exits and now - self.started >= HEALTHY_AFTER:
+                self.quick_exits = 0  # well again
+                return True
+            return False
+        # A worker that dies mid-job leaves the job to be resumed; one that cannot use the data
+        # folder exits at once, again and again: wait longer each time, never give up.
+        self.exits, self.last_exit, self.proc = self.exits + 1, rc, None
+        self.quick_exits = self.quick_exits + 1 if now - self.started < HEALTHY_AFTER else 0
+        wait = 0.0 if not self.quick_exits else min(delays[1], delays[0] * 2 ** (self.quick_exits - 1))
+        self.restart_at = now + wait
+        print(
+            f"painterly: worker exited with status {rc}; starting another in {wait:.0f} s", file=sys.stderr, flush=True
+        )
+        return True
+
+
+def write_status(path: Path, pool: Sequence[_Slot], wanted: int) -> None:
+    """How the workers fare, for the page (atomically; a write that fails is skipped: the file
+    lives apart from the data folder, in memory where there is /dev/shm)."""
+    now, clock = time.time(), time.monotonic()
+    waits = [s.restart_at - clock for s in pool if s.proc is None]
+    data = {
+        "workers": wanted,
+        "running": sum(1 for s in pool if s.proc is not None),
+        "failing": any(s.quick_exits >= FAILING_AFTER for s in pool),
+        "exits": sum(s.exits for s in pool),
+        "last_exit": next((s.last_exit for s in pool if s.last_exit is not None), None),
+        "retry_at": now + max(0.0, min(waits)) if waits else None,
+        "updated": now,
+    }
+    tmp = path.with_suffix(".tmp")
+    with contextlib.suppress(OSError):
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+
+
+def read_status() -> Optional[dict[str, Any]]:
+    """The launcher's latest word on its workers (``write_status``), or None outside ``launch``."""
+    path = os.environ.get(STATUS_ENV)
+    if not path:
+        return None
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _runtime_dir() -> Optional[str]:
+    """/dev/shm (memory: writable when the data disk is full), else the usual temporary folder."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
 
 
 def _start(cmd: Sequence[str], env: dict[str, str], children: list[subprocess.Popen]) -> subprocess.Popen:
     proc = subprocess.Popen(list(cmd), env=env)
+    children[:] = [p for p in children if p.poll() is None]  # workers restarted for days: keep the live ones
     children.append(proc)
     return proc
 

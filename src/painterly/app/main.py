@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import streamlit as st
 
-from painterly.app import form, gallery, jobpage, state
+from painterly.app import errors, form, gallery, health, jobpage, state
 
 st.set_page_config(page_title="painterly studio", page_icon="🎨", layout="wide")
 
+health.banner()  # a full disk, a read-only folder, a painter that keeps stopping
 state.step_cost()  # the first visit starts timing this machine (in the background)
 job_id = st.query_params.get(state.JOB_PARAM)
 view = st.query_params.get(state.VIEW_PARAM)
-gallery.sidebar(job_id, view)
-if job_id is not None:
-    jobpage.page(job_id)  # a malformed or unknown id gets "not found"
-elif view == "pictures":
-    gallery.page()
-else:
-    form.page()
+with errors.guard():  # each part fails alone, in one line with an id; never a traceback
+    gallery.sidebar(job_id, view)
+with errors.guard():
+    if job_id is not None:
+        jobpage.page(job_id)  # a malformed or unknown id gets "not found"
+    elif view == "pictures":
+        gallery.page()
+    else:
+        form.page()

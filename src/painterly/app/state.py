@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from typing import Optional
 
 import streamlit as st
@@ -37,9 +38,14 @@ def _store(data_dir: str) -> JobStore:
     return JobStore(data_dir)
 
 
+def data_dir() -> Path:
+    """The studio's data folder ($PAINTERLY_HOME, which the launcher sets)."""
+    return default_data_dir().expanduser().resolve()
+
+
 def store() -> JobStore:
     """The process-wide JobStore for $PAINTERLY_HOME (thread-safe: one connection per thread)."""
-    return _store(str(default_data_dir().expanduser().resolve()))
+    return _store(str(data_dir()))
 
 
 def owner() -> str:

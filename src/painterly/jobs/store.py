@@ -28,6 +28,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import dataclasses
+import errno
 import json
 import os
 import re
@@ -47,6 +48,7 @@ from PIL import Image
 from .. import images as im
 from ..config import ConfigError, StyleConfig
 from ..plan import RunPlan
+from . import health
 
 Upload = Union[bytes, bytearray, Image.Image]
 
@@ -236,7 +238,10 @@ class JobStore:
             _make_private(self.data_dir, self.jobs_dir, db=self.db_path)
         except OSError as e:
             raise StoreError(f"cannot use {self.data_dir} for jobs ({e}); set --data-dir or PAINTERLY_HOME") from None
-        self._migrate()
+        try:
+            self._migrate()
+        except sqlite3.Error as e:  # e.g. "unable to open database file" in a folder gone read-only
+            raise StoreError(f"cannot use {self.data_dir} for jobs ({e}); set --data-dir or PAINTERLY_HOME") from None
         self._sweep_partial_submits()
 
     def __repr__(self) -> str:
@@ -350,6 +355,10 @@ class JobStore:
             owner: an opaque token (the studio's browser id); ``list(owner)`` shows only these.
             notes: JSON-able facts the front end wants back with the job (``notes(id)``), such as
                 the studio's "time limit" choice, which the config records only as steps.
+
+        Raises:
+            OSError: the disk is full (or nearly: ``health.MIN_FREE``) or the folder read-only
+                (ENOSPC/EROFS, with words and no path); nothing is left behind.
         """
         if not isinstance(config, StyleConfig):
             raise TypeError(f"config must be a StyleConfig, got {type(config).__name__}")
@@ -363,6 +372,20 @@ class JobStore:
             for i, s in enumerate(style_list)
         ]
         plan.check_paintings(config, [p.size for p in paintings])
+        problem = health.disk_problem(self.data_dir)
+        if problem is not None:  # keep what room is left for the jobs already queued
+            raise OSError(errno.EROFS if problem == health.READ_ONLY else errno.ENOSPC, health.WORDS[problem])
+        try:
+            return self._queue(photo, paintings, config, owner, plan)
+        except sqlite3.Error as e:
+            if health.disk_fault(e):
+                raise health.as_os_error(e) from None
+            raise
+
+    def _queue(
+        self, photo: Image.Image, paintings: builtins.list[Image.Image], config: StyleConfig, owner: str, plan: RunPlan
+    ) -> str:
+        """Write a checked job's folder, then its row (``submit``'s second half)."""
         width, height = plan.final_size
 
         job_id = new_id()

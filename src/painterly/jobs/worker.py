@@ -15,7 +15,6 @@ for the studio.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import sqlite3
 import threading
@@ -27,6 +26,7 @@ from PIL import Image
 
 from ..images import ImageError
 from ..plan import RunPlan
+from .health import disk_fault
 from .store import Job, JobStore, LeaseLost, WorkerInfo
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ log = logging.getLogger("painterly.jobs")
 
 FLUSH_EVERY = 0.5  # seconds between progress writes to the row (and stop-request reads)
 MAX_BACKOFF = 30.0  # seconds between looks at a job store that cannot be used (a full disk)
+PAUSE_RETRY = 5.0  # seconds between tries to put a job back in the queue while the disk is full
 PREVIEW_EVERY = 0.5  # seconds between preview.jpg writes; the studio refreshes every second
 Engine = Callable[..., Image.Image]  # stylize's signature
 
@@ -249,7 +250,7 @@ def run_job(
         if disk_fault(e):
             # The machine's state, not the job's: back to the queue (its checkpoint kept), to
             # resume when the disk can be written again. The worker waits before its next claim.
-            store.requeue(job.id, worker, "paused: the disk is full or read-only; it resumes when it can write")
+            _pause(store, job.id, worker, stop)
             return "paused"
         store.fail(job.id, worker, failure_reason(e, job))
         return "failed"
@@ -258,12 +259,22 @@ def run_job(
         torch.set_num_threads(threads_before)  # a job's config.threads must not leak into the next
 
 
-def disk_fault(e: BaseException) -> bool:
-    """A full disk or a read-only folder (the file system's or SQLite's words for it)."""
-    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
-        return True
-    text = str(e).lower()
-    return isinstance(e, sqlite3.OperationalError) and ("disk is full" in text or "readonly" in text)
+def _pause(store: JobStore, job_id: str, worker: WorkerInfo, stop: threading.Event) -> None:
+    """Put a job back in the queue after a disk fault. On a full disk that write fails too
+    (SQLite needs room to commit): keep trying, every few seconds, until there is room again
+    (or the worker is stopped: then the next worker finds the job's process gone and requeues it).
+    Meanwhile the job shows as running, and the studio's banner says the disk is full."""
+    wait = 0.5
+    while True:
+        try:
+            store.requeue(job_id, worker, "paused: the disk is full or read-only; it resumes when it can write")
+            return
+        except (OSError, sqlite3.Error) as e:
+            if not disk_fault(e):
+                raise
+        if stop.wait(wait):
+            return
+        wait = min(PAUSE_RETRY, wait * 2)
 
 
 def failure_reason(e: BaseException, job: Job) -> str:
@@ -398,9 +409,13 @@ class _Heartbeat(threading.Thread):
     def run(self) -> None:
         try:
             while not self._halt.wait(self.lease / 3):
-                self.store.register(self.worker)
-                if not self.store.renew(self.job_id, self.worker, self.lease):
-                    return
+                try:
+                    self.store.register(self.worker)
+                    if not self.store.renew(self.job_id, self.worker, self.lease):
+                        return
+                except (OSError, sqlite3.Error) as e:  # a full disk: the job pauses (run_job); beat on
+                    if not disk_fault(e):
+                        raise
         finally:
             self.store.close()
 

@@ -1,0 +1,260 @@
+"""Eight people at once: the real studio under 8 real Chromium browser contexts (issue 15).
+
+    flock /work/cpu.lock python -m benchmarks.load [--browsers 8] [--before main] [--steps 10]
+
+For each variant (``before``: the studio of git revision ``--before``, extracted to a temporary
+folder; ``after``: this checkout), one after the other in one run: start ``painterly app`` (one
+worker, a fresh data folder, localhost), then 8 browser contexts of one headless Chromium
+(/usr/bin/chromium) at once each open the page, upload the smallest photo and painting of
+../shared/images, set the size to 256 px and the steps to ``--steps``, press Paint it, and reload
+their job's page every few seconds until it is finished. Measured per browser: the first render
+(page load until the form's "Paint it" button is on screen), each reload of the job page (until
+its heading is on screen), the estimate the page showed and the job's actual time (submit to
+finished, from the job store); and in the server's log, the "fragment ... does not exist anymore"
+lines. Writes results/load.json and prints a table for RESULTS.md. Bounded: 8 browsers at most,
+localhost only, each variant stopped after ``--limit`` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "images"
+RESULTS = REPO / "benchmarks" / "results" / "load.json"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+PHOTO, PAINTING = "content_chelsea.jpg", "style_great_wave.jpg"  # the smallest of the set
+SIZE = "256"
+HEADING = re.compile(r"^(Painting|Waiting for its turn|Your picture|A picture)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _source(rev: str, into: Path) -> Path:
+    """``rev``'s src/ folder, extracted (git archive) into ``into``; returns the src path."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, "src"], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into / "src"
+
+
+def _start_studio(src: Path, data: Path, port: int, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(src), "PAINTERLY_HOME": str(data)}
+    code = f"from painterly.app import launch; raise SystemExit(launch(port={port}, data_dir={str(data)!r}))"
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
+                return proc
+        except OSError:
+            time.sleep(0.3)
+        if proc.poll() is not None:
+            break
+    raise RuntimeError("the studio did not start:\n" + log.read_text())
+
+
+async def _settle(page: Any) -> None:
+    await page.wait_for_timeout(600)
+    await page.wait_for_function(
+        "() => !document.querySelector("
+        "'[data-testid=stStatusWidgetRunningIcon], [data-testid=stStatusWidgetRunningManIcon]')",
+        timeout=120_000,
+    )
+
+
+async def _set_slider(page: Any, label: str, target: str) -> None:
+    await page.wait_for_function(
+        'l => document.querySelectorAll(`input[type=range][aria-label="${l}"]`).length === 1',
+        arg=label,
+        timeout=120_000,
+    )
+    knob = page.locator(f'input[type=range][aria-label="{label}"]')
+    await knob.focus()
+    for _ in range(60):
+        if await knob.get_attribute("aria-valuetext") == target:
+            return
+        await page.keyboard.press("ArrowLeft")
+        await page.wait_for_timeout(150)
+    raise RuntimeError(f"{label}: could not reach {target}")
+
+
+async def _person(i: int, browser: Any, url: str, steps: int, limit: float, t_start: float) -> dict[str, Any]:
+    """One person: open, choose, submit, reload the job page until it is finished."""
+    out: dict[str, Any] = {"browser": i, "reloads": []}
+    ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await ctx.new_page()
+    page.set_default_timeout(180_000)
+    try:
+        t0 = time.perf_counter()
+        await page.goto(url)
+        await page.get_by_role("button", name="Paint it").wait_for()
+        out["first_render"] = time.perf_counter() - t0
+        uploads = page.locator('[data-testid="stFileUploader"] input[type=file]')
+        await uploads.nth(0).set_input_files(str(SHARED / PHOTO))
+        await page.get_by_text(re.compile(r"^\d+ × \d+ px$")).first.wait_for()
+        await _settle(page)
+        await uploads.nth(1).set_input_files([str(SHARED / PAINTING)])
+        await _settle(page)
+        await _set_slider(page, "Size (long side, pixels)", SIZE)
+        await _settle(page)
+        await _set_slider(page, "Steps", str(steps))
+        estimate = page.get_by_text(re.compile(rf"^About .* for a .* px picture, {steps} steps\.$"))
+        await estimate.wait_for()
+        out["estimate_text"] = await estimate.inner_text()
+        await _settle(page)
+        await page.get_by_role("button", name="Paint it").click()
+        await page.wait_for_url(re.compile(r"[?&]job=[A-Za-z0-9_-]{16,}"))
+        out["submitted"] = time.time()
+        out["job"] = re.search(r"job=([A-Za-z0-9_-]+)", page.url).group(1)  # type: ignore[union-attr]
+        while time.monotonic() - t_start < limit:
+            await page.wait_for_timeout(3000)
+            t0 = time.perf_counter()
+            await page.reload()
+            heading = page.get_by_role("heading", name=HEADING)
+            await heading.first.wait_for()
+            out["reloads"].append(time.perf_counter() - t0)
+            if await page.get_by_text(re.compile(r"^Finished: ")).count():
+                break
+    except Exception as e:  # noqa: BLE001 -- a person who got stuck is a result too
+        out["error"] = f"{type(e).__name__}: {str(e).splitlines()[0]}"
+    finally:
+        await ctx.close()
+    return out
+
+
+def _seconds(text: str) -> float:
+    """'About 1 min 05 s for a ...' -> 65."""
+    m = re.match(r"^About (?:(\d+) h )?(?:(\d+) min ?)?(?:(\d+) s)?", text)
+    h, mi, s = (int(g) if g else 0 for g in m.groups()) if m else (0, 0, 0)
+    return h * 3600 + mi * 60 + s
+
+
+async def _crowd(url: str, n: int, steps: int, limit: float) -> list[dict[str, Any]]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            t_start = time.monotonic()
+            return list(await asyncio.gather(*(_person(i, browser, url, steps, limit, t_start) for i in range(n))))
+        finally:
+            await browser.close()
+
+
+def run_variant(name: str, src: Path, n: int, steps: int, limit: float, work: Path) -> dict[str, Any]:
+    data, log, port = work / f"{name}-data", work / f"{name}.log", _free_port()
+    proc = _start_studio(src, data, port, log)
+    try:
+        people = asyncio.run(_crowd(f"http://127.0.0.1:{port}/", n, steps, limit))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    db = sqlite3.connect(data / "jobs.sqlite3")
+    for p in people:
+        row = db.execute("SELECT status, created, started, finished, elapsed FROM jobs WHERE id = ?", (p.get("job"),))
+        found = row.fetchone()
+        if found:
+            status, created, started, finished, elapsed = found
+            p.update(status=status, run_seconds=elapsed, actual=(finished - created) if finished else None)
+        if "estimate_text" in p:
+            p["estimate"] = _seconds(p["estimate_text"])
+    text = log.read_text()
+    return {
+        "variant": name,
+        "people": people,
+        "fragment_warnings": text.count("does not exist anymore"),
+        "tracebacks": text.count("Traceback"),
+    }
+
+
+def _stats(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{statistics.median(values):.1f} / {max(values):.1f}"
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    rows = [
+        "| variant | first render, median / max (s) | job-page reload, median / max (s) | reloads "
+        "| estimate shown (s) | actual, submit to finished (s) | run alone (s) | finished | fragment warnings |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        ppl = r["people"]
+        renders = [p["first_render"] for p in ppl if "first_render" in p]
+        reloads = [x for p in ppl for x in p["reloads"]]
+        est = [p["estimate"] for p in ppl if p.get("estimate")]
+        actual = [p["actual"] for p in ppl if p.get("actual")]
+        run = [p["run_seconds"] for p in ppl if p.get("run_seconds")]
+        done = sum(1 for p in ppl if p.get("status") == "done")
+        est_text = f"{min(est):.0f}-{max(est):.0f}" if est else "-"
+        act_text = f"{min(actual):.0f}-{max(actual):.0f}" if actual else "-"
+        run_text = f"{min(run):.0f}-{max(run):.0f}" if run else "-"
+        rows.append(
+            f"| {r['variant']} | {_stats(renders)} | {_stats(reloads)} | {len(reloads)} | {est_text} | {act_text} "
+            f"| {run_text} | {done}/{len(ppl)} | {r['fragment_warnings']} |"
+        )
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.load", description=__doc__.split("\n\n")[0])
+    p.add_argument("--browsers", type=int, default=8, help="browser contexts at once (at most 8)")
+    p.add_argument("--before", default="main", help="the git revision measured as 'before' ('' to skip)")
+    p.add_argument("--variants", default="before,after", help="which to run, in this order")
+    p.add_argument("--steps", type=int, default=10, help="steps of each picture (the page's smallest is 10)")
+    p.add_argument("--limit", type=float, default=240.0, help="seconds each variant may run at most")
+    args = p.parse_args(argv)
+    n = max(1, min(8, args.browsers))
+    results = []
+    with tempfile.TemporaryDirectory(prefix="painterly-load-") as tmp:
+        work = Path(tmp)
+        for name in args.variants.split(","):
+            src = _source(args.before, work / "before") if name == "before" else REPO / "src"
+            print(f"{name}: {n} browsers ...", file=sys.stderr, flush=True)
+            results.append(run_variant(name, src, n, args.steps, args.limit, work))
+            print(table(results[-1:]), file=sys.stderr, flush=True)
+    machine = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    model = next((ln.split(":", 1)[1].strip() for ln in machine.splitlines() if ln.startswith("Model name")), "?")
+    record = {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "browsers": n,
+        "steps": args.steps,
+        "size": int(SIZE),
+        "before": args.before,
+        "results": results,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(record, indent=1) + "\n")
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""The banner at the top of every page: the disk is full or read-only, or the painter keeps
+stopping. A state of the machine, said plainly, while the page keeps working.
+
+It redraws itself every ``EVERY`` seconds, so a person watching a job sees the disk fill up or
+the workers stop (and the banner go when things are well again) without reloading.
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from ..jobs import health
+from . import errors, launcher, logic, state
+
+EVERY = 5.0  # seconds between looks: a statvfs and a small file read per browser
+
+ADVICE = {
+    health.FULL: "free some space on the server's disk",
+    health.READ_ONLY: "make the studio's data folder writable again",
+}
+
+
+def lines(problem: str | None, status: dict | None) -> list[tuple[str, str]]:
+    """(kind, markdown) of each banner for a disk state and the launcher's status (pure)."""
+    out = []
+    if problem is not None:
+        out.append(
+            (
+                "error",
+                f"**{health.WORDS[problem].capitalize()}: new pictures are paused.** Pictures already "
+                "queued or painting wait and go on by themselves when the server can write again; "
+                f"nothing is lost. (Whoever runs the studio: {ADVICE[problem]}.)",
+            )
+        )
+    if status and status.get("failing"):
+        retry = status.get("retry_at")
+        when = (
+            f"next try in {logic.format_duration(max(0.0, retry - time.time()))}"
+            if isinstance(retry, (int, float))
+            else "trying again"
+        )
+        out.append(
+            (
+                "warning",
+                f"**The painter keeps stopping**; it is restarted by itself ({when}). Queued pictures "
+                "wait their turn; nothing is lost.",
+            )
+        )
+    return out
+
+
+@st.fragment(run_every=EVERY)
+@errors.guard()
+def banner() -> None:
+    """Draw the banners that apply now (nothing when all is well)."""
+    for kind, text in lines(health.disk_problem(state.data_dir()), launcher.read_status()):
+        (st.error if kind == "error" else st.warning)(text, icon=":material/warning:")
