@@ -376,14 +376,20 @@ class JobStore:
         if problem is not None:  # keep what room is left for the jobs already queued
             raise OSError(errno.EROFS if problem == health.READ_ONLY else errno.ENOSPC, health.WORDS[problem])
         try:
-            return self._queue(photo, paintings, config, owner, plan)
+            return self._queue(photo, paintings, config, owner, plan, notes)
         except sqlite3.Error as e:
             if health.disk_fault(e):
                 raise health.as_os_error(e) from None
             raise
 
     def _queue(
-        self, photo: Image.Image, paintings: builtins.list[Image.Image], config: StyleConfig, owner: str, plan: RunPlan
+        self,
+        photo: Image.Image,
+        paintings: builtins.list[Image.Image],
+        config: StyleConfig,
+        owner: str,
+        plan: RunPlan,
+        notes: Optional[dict],
     ) -> str:
         """Write a checked job's folder, then its row (``submit``'s second half)."""
         width, height = plan.final_size
