@@ -27,6 +27,7 @@ import pytest
 from painterly import images as im
 from painterly.config import StyleConfig
 from painterly.jobs import JobStore, health
+from polling import wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -62,16 +63,6 @@ def fill(folder: Path) -> Path:
                     f.write(b"\0" * chunk)
     assert os.statvfs(folder).f_bavail == 0
     return filler
-
-
-def wait_for(predicate, timeout: float = 90.0, every: float = 0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s")
 
 
 def test_full_disk_and_read_only_folder_for_real(

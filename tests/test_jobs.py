@@ -25,6 +25,7 @@ from painterly.config import ConfigError, StyleConfig
 from painterly.images import ImageError
 from painterly.jobs import Job, JobStore, StoreError, WorkerInfo, default_data_dir, run_worker
 from painterly.jobs.store import SCHEMA_VERSION
+from polling import wait_for
 
 
 def cfg(steps: int = 6, **kw) -> StyleConfig:
@@ -33,17 +34,6 @@ def cfg(steps: int = 6, **kw) -> StyleConfig:
 
 def png(img: Image.Image) -> bytes:
     return im.encode_image(img, "PNG")
-
-
-def wait_for(predicate, timeout: float = 90.0, every: float = 0.02):
-    """Poll until predicate() is truthy; return its value (fail after timeout)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s")
 
 
 def temp_leftovers(root: Path) -> list[Path]:

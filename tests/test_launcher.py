@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from painterly import images as im
 from painterly.app.launcher import STATUS_ENV
 from painterly.config import StyleConfig
 from painterly.jobs import JobStore
+from polling import wait_for
 
 pytestmark = [
     pytest.mark.timeout(240),
@@ -43,16 +43,6 @@ def cmdline(pid: int) -> str:
 def environ(pid: int) -> dict[str, str]:
     items = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     return dict(i.decode().split("=", 1) for i in items if b"=" in i)
-
-
-def wait_for(predicate, timeout: float = 60.0, every: float = 0.1):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s")
 
 
 def healthy(url: str) -> bool:
