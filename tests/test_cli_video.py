@@ -20,7 +20,7 @@ from test_cli import assert_one_line_error, run
 from test_videoio import make_clip
 
 FAST = ["--threads", "1", "--size", "32", "--steps", "2", "--steps-later", "1", "--init", "content"]
-FAST += ["--precision", "fp32"]
+FAST += ["--precision", "fp32", "--style-loss", "gram"]
 
 
 @pytest.fixture

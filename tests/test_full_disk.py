@@ -72,7 +72,7 @@ def test_full_disk_and_read_only_folder_for_real(
     data = small_disk / "data"
     store = JobStore(data)
     photo, painting = im.encode_image(content_img.resize((96, 64)), "PNG"), im.encode_image(style_img, "PNG")
-    cfg = StyleConfig(size=64, steps=20, scales=1, preview_every=1, threads=1)
+    cfg = StyleConfig(size=64, steps=20, scales=1, preview_every=1, threads=1, style_loss="gram")
     log = open(tmp_path / "worker.log", "w")
     worker = subprocess.Popen(
         [sys.executable, "-m", "painterly", "worker", "--data-dir", str(data), "--threads", "1"],

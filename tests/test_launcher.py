@@ -84,7 +84,7 @@ def test_workers_that_keep_dying_never_bring_the_studio_down(
         (data / "jobs").unlink()
         (data / "jobs.away").rename(data / "jobs")
         store = JobStore(data)
-        cfg = StyleConfig(size=32, steps=3, scales=1, preview_every=1, threads=1)
+        cfg = StyleConfig(size=32, steps=3, scales=1, preview_every=1, threads=1, style_loss="gram")
         job_id = store.submit(im.encode_image(content_img, "PNG"), [im.encode_image(style_img, "PNG")], cfg)
         wait_for(lambda: store.get(job_id).status == "done", timeout=120, every=0.3)
         assert status()["running"] == 1 and proc.poll() is None and healthy(url)
