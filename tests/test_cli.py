@@ -17,9 +17,9 @@ from PIL import Image
 
 from painterly import __version__
 from painterly.cli import CliError, build_config, check_output, loss_log_path, main, make_parser, snapshot_path
-from painterly.config import PRESETS, fields, preset
+from painterly.config import PRESETS, StyleConfig, fields, preset
 from painterly.images import fit_size
-from painterly.plan import RunPlan
+from painterly.plan import RunPlan, StepCost
 from test_images import png_header  # the same hand-made decompression bomb
 
 # One thread: the machine running the tests is shared, and two threads fighting other
@@ -470,9 +470,12 @@ def _progress(step: int, steps: int = 4, elapsed: float = 2.0):
 def test_eta_weighs_steps_by_their_pixels():
     from painterly.reporter import ProgressReporter
 
-    rep = ProgressReporter(_Stream(False), RunPlan((((10, 10), 2), ((20, 20), 2))))
-    # After the two cheap 10x10 steps (200 px of work) the two 20x20 steps (800 px) remain.
+    # A step costs its pixels here (1 s at 10x10, 4 s at 20x20), and the run keeps that pace.
+    cost = StepCost(overhead=0.0, per_mp=1e4, precision="fp32", setup=0.0)
+    rep = ProgressReporter(_Stream(False), RunPlan((((10, 10), 2), ((20, 20), 2))), StyleConfig(precision="fp32"), cost)
+    # After the two cheap 10x10 steps (2 s) the two 20x20 steps (8 s) remain.
     assert rep.eta(_progress(2, elapsed=2.0)) == pytest.approx(8.0)
+    assert rep.eta(_progress(2, elapsed=4.0)) > 8.0  # a slower machine than the model: later
     assert rep.eta(_progress(4, elapsed=9.0)) == 0.0
 
 
@@ -481,20 +484,20 @@ def test_live_bar_on_a_terminal_and_lines_elsewhere():
 
     plan = RunPlan((((10, 10), 2), ((20, 20), 2)))
     tty = _Stream(True)
-    rep = ProgressReporter(tty, plan)
+    rep = ProgressReporter(tty, plan, StyleConfig())
     rep.update(_progress(1))
     rep.update(_progress(4), note="step 4/4  loss 1234.5")
     rep.close()
     assert tty.text.startswith("\rstep 1/4 [") and "]  25%" in tty.text and "\n" in tty.text
     assert "step 4/4  loss 1234.5\n" in tty.text and tty.text.endswith("\n")
     log = _Stream(False)
-    rep = ProgressReporter(log, plan)
+    rep = ProgressReporter(log, plan, StyleConfig())
     for s in range(1, 5):
         rep.update(_progress(s))
     assert "\r" not in log.text and len(log.text.splitlines()) == 4  # every 10 %: here every step
     assert "scale 2/2 20x20 fp32  loss 1234  0:02 elapsed  ETA" in log.text  # with the precision in use
     quiet = _Stream(False)
-    ProgressReporter(quiet, plan, quiet=True).update(_progress(4))
+    ProgressReporter(quiet, plan, StyleConfig(), quiet=True).update(_progress(4))
     assert quiet.text == ""
 
 

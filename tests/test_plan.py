@@ -35,21 +35,9 @@ def test_plan_answers_sizes_steps_and_work():
     assert plan.scales == (((512, 341), 60), ((1024, 683), 30))
     assert plan.final_size == (1024, 683) and plan.steps == 90
     assert plan.end_of_scale(1) == 60 and plan.end_of_scale(2) == 90
-    assert plan.work_done(0) == 0 and plan.work_left(90) == 0
+    assert plan.work_done(0) == 0 and plan.work_done(90) == 60 * 512 * 341 + 30 * 1024 * 683
     assert plan.work_done(61) == 60 * 512 * 341 + 1024 * 683
-    assert plan.work_done(61) + plan.work_left(61) == plan.work_done(90)
     assert plan.seconds(lambda w, h: 1.0) == 90
-
-
-def test_eta_costs_steps_by_pixels():
-    # The worker's ETA: from the time of one step at the current scale.
-    plan = RunPlan((((16, 16), 10), ((32, 32), 5)))
-    assert plan.seconds_left(step=4, scale=1, seconds_per_step=1.0) == pytest.approx(6 + 5 * 4)
-    assert plan.seconds_left(step=12, scale=2, seconds_per_step=2.0) == pytest.approx(3 * 2.0)
-    assert plan.seconds_left(step=15, scale=2, seconds_per_step=2.0) == 0
-    # The CLI's ETA: from the time the steps so far took; both weigh steps by their pixels.
-    assert plan.eta(step=10, elapsed=10.0) == pytest.approx(5 * 4 * 1.0)
-    assert plan.eta(step=0, elapsed=1.0) is None and plan.eta(step=16, elapsed=1.0) is None
 
 
 def test_the_vocabulary_and_the_plan_are_torch_free_and_config_imports_nothing_of_ours():

@@ -425,7 +425,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     from .stylize import stylize
     from .vgg import WeightsError
 
-    reporter = ProgressReporter(sys.stderr, plan, quiet=args.quiet)
+    reporter = ProgressReporter(sys.stderr, plan, cfg, quiet=args.quiet)
     log = loss_log_path(out) if args.save_every else None
     if log is not None:
         log.write_text("\t".join(_LOG_COLUMNS) + "\n")

@@ -192,21 +192,6 @@ class RunPlan:
             done, left = done + k * w * h, left - k
         return done
 
-    def work_left(self, step: int) -> float:
-        """Pixel-steps still to do after ``step`` steps."""
-        return self.work_done(self.steps) - self.work_done(step)
-
-    def eta(self, step: int, elapsed: float) -> Optional[float]:
-        """Seconds left, from the time the steps so far took (None before the first step)."""
-        if step <= 0 or step > self.steps:
-            return None
-        return elapsed * self.work_left(step) / self.work_done(step)
-
-    def seconds_left(self, step: int, scale: int, seconds_per_step: float) -> float:
-        """Seconds left, from the measured time of one step at the current ``scale`` (1-based)."""
-        (w, h), _ = self.scales[scale - 1]
-        return max(0.0, self.work_left(step)) / (w * h) * seconds_per_step
-
     def seconds(self, step_seconds: Callable[[int, int], float]) -> float:
         """Seconds for the whole run, given the cost of one step at a (width, height)."""
         return sum(n * step_seconds(w, h) for (w, h), n in self.scales)
@@ -216,7 +201,8 @@ class RunPlan:
         return cost.setup + self.seconds(lambda w, h: cost.step_seconds(config, w, h))
 
     def remaining(self, config: StyleConfig, cost: StepCost, step: int, elapsed: float) -> float:
-        """Seconds left after ``step`` steps that took ``elapsed`` seconds (setup included).
+        """Seconds left after ``step`` steps that took ``elapsed`` seconds (setup included): the
+        one time-left figure, shown by the CLI, written by the worker and shown by the studio.
 
         The cost model says how the work left compares with the work done (overhead and pixels,
         scale by scale); the run's own pace so far says how fast this machine does it now. The

@@ -1,7 +1,8 @@
 """``ProgressReporter``: a run's progress on stderr, a live bar on a terminal, lines in a log.
 
-The ETA is the run plan's: each remaining step weighs by its scale's pixels
-(``RunPlan.eta``). Torch-free: it only reads ``Progress`` values.
+The ETA is the run plan's one time-left figure (``RunPlan.remaining``: the step cost model for
+how the steps left compare with those done, the run's own pace for how fast this machine goes).
+Torch-free: it only reads ``Progress`` values.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ import math
 import time
 from typing import TYPE_CHECKING, Optional, TextIO
 
-from .plan import RunPlan
+from .plan import DEFAULT_STEP_COST, RunPlan, StepCost
 
 if TYPE_CHECKING:
+    from .config import StyleConfig
     from .progress import Progress
     from .video import VideoProgress
 
@@ -82,12 +84,17 @@ class ProgressReporter(LiveLine):
     elapsed time and the ETA.
     """
 
-    def __init__(self, stream: TextIO, plan: RunPlan, *, quiet: bool = False) -> None:
+    def __init__(
+        self, stream: TextIO, plan: RunPlan, config: StyleConfig, cost: StepCost = DEFAULT_STEP_COST, *,
+        quiet: bool = False
+    ) -> None:  # fmt: skip
         super().__init__(stream, quiet=quiet)
-        self.plan = plan
+        self.plan, self.config, self.cost = plan, config, cost
 
     def eta(self, p: Progress) -> Optional[float]:
-        return self.plan.eta(p.step, p.elapsed)
+        if p.step <= 0:
+            return None
+        return self.plan.remaining(self.config, self.cost, p.step, p.elapsed)
 
     def line(self, p: Progress, *, bar: bool) -> str:
         width = len(str(p.steps))

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Callable, Optional, Union
 from PIL import Image
 
 from ..images import ImageError
-from ..plan import RunPlan
+from ..plan import DEFAULT_STEP_COST, RunPlan
 from .health import disk_fault
 from .store import Job, JobStore, LeaseLost, WorkerInfo
 
@@ -316,10 +316,6 @@ class _Tracker:
         self.last_step = resumed_at
         self.last_flush = self.last_preview = 0.0
         self.last_checkpoint = time.monotonic()
-        self.scale = 0  # current scale (0: none yet)
-        self.scale_t0 = clock0
-        self.scale_n = 0  # steps seen at the current scale
-        self.seconds_per_step: Optional[float] = None
         self.progress: Optional[Progress] = None
         self.cancelled = False  # the user asked to stop and keep
         self.stopping = False  # the worker is shutting down
@@ -327,33 +323,12 @@ class _Tracker:
     def elapsed(self) -> float:
         return self.base_elapsed + time.monotonic() - self.clock0
 
-    def _time_step(self, p: Progress, now: float) -> None:
-        """The cost of one step at the current scale, for the ETA.
-
-        The first step of a scale also loads the network (first scale) or computes the
-        scale's targets, so it is left out: the mean of the scale's later steps is used, and
-        until there are two, the previous scale's step time scaled by the pixel ratio (the
-        run's very first step: no estimate yet).
-        """
-        if p.scale != self.scale:
-            if self.seconds_per_step is not None and self.scale:
-                (w0, h0), (w1, h1) = self.plan.scales[self.scale - 1][0], self.plan.scales[p.scale - 1][0]
-                self.seconds_per_step *= (w1 * h1) / (w0 * h0)
-            self.scale, self.scale_n = p.scale, 0
-        elif self.scale_n >= 1:
-            self.seconds_per_step = (now - self.scale_t0) / self.scale_n
-        if self.scale_n == 0:
-            self.scale_t0 = now  # timing starts after the scale's first step
-        self.scale_n += 1
-
     def flush(self) -> None:
         """Write the latest progress and loss points; note a stop request."""
         p = self.progress
         if p is None:
             return
-        eta = None
-        if self.seconds_per_step is not None and p.scale <= len(self.plan.scales):
-            eta = self.plan.seconds_left(p.step, p.scale, self.seconds_per_step)
+        eta = self.plan.remaining(self.job.config, DEFAULT_STEP_COST, p.step, self.elapsed()) if p.step > 0 else None
         asked = self.store.record_progress(
             self.job.id,
             self.worker,
@@ -376,7 +351,6 @@ class _Tracker:
         from ..progress import Cancelled
 
         now = time.monotonic()
-        self._time_step(p, now)
         self.progress, self.last_step = p, p.step
         self.pending.append((p.step, p.loss))
         if now - self.last_flush >= FLUSH_EVERY or p.step == p.steps:
