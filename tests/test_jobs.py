@@ -451,6 +451,32 @@ def test_worker_killed_mid_job_resumes_from_checkpoint(store, submit, tmp_path):
     assert temp_leftovers(store.data_dir) == []
 
 
+def test_the_view_of_a_big_picture_is_scaled_down_and_the_result_is_full_size(store, submit, monkeypatch):
+    # A print-size picture's pages show a view (preview.jpg) of at most VIEW_SIDE; the download
+    # (result.png) keeps every pixel. VIEW_SIDE made small so that a tiny run shows it.
+    import painterly.jobs.store as store_module
+
+    monkeypatch.setattr(store_module, "VIEW_SIDE", 24)
+    seen: list[tuple[int, int]] = []
+    save = JobStore.save_preview
+
+    def watch(self, job_id, img):
+        save(self, job_id, img)
+        with Image.open(self.preview_path(job_id)) as view:
+            seen.append(view.size)
+
+    monkeypatch.setattr(JobStore, "save_preview", watch)
+    job_id = submit(cfg(steps=4, size=48, preview_every=1))
+    assert run_worker(store.data_dir, once=True) == 1
+    job = store.get(job_id)
+    assert job.status == "done", job.error
+    with Image.open(store.result_path(job_id)) as result:
+        assert result.size == (job.width, job.height) == (48, 32)
+    with Image.open(store.preview_path(job_id)) as view:
+        assert view.format == "JPEG" and view.size == (24, 16)
+    assert seen and set(seen) == {(24, 16)}  # while it ran, too
+
+
 def test_worker_cli_once(store, submit, capsys):
     from painterly.cli import main
 

@@ -7,7 +7,7 @@ Layout of a data directory::
     jobs/<id>/style_0.png   ... one per style image
     jobs/<id>/config.json   the StyleConfig of the run
     jobs/<id>/notes.json    the front end's own notes (the studio's choices as a person made them)
-    jobs/<id>/preview.jpg   the latest image of a running job (the result once done)
+    jobs/<id>/preview.jpg   the job's view: its latest image, the result once done (long side <= VIEW_SIDE)
     jobs/<id>/checkpoint.png  the image to resume from; its step is in the row
     jobs/<id>/result.png    the finished picture, written once
     jobs/<id>/log.txt       what happened, one line per event
@@ -52,6 +52,11 @@ from . import health
 
 Upload = Union[bytes, bytearray, Image.Image]
 
+# The view (preview.jpg): what the pages show of a job, its latest image while it runs and the
+# finished picture after; the picture itself is result.png, at full size, for the download. A
+# print-size run's view is scaled down to this long side, so that no page ever decodes or sends
+# a 4096-8192 px image, and a worker does not spend seconds encoding one twice a second (issue 10).
+VIEW_SIDE = 2048
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 SCHEMA_VERSION = 3
@@ -608,8 +613,8 @@ class JobStore:
         return bool(row[0])
 
     def save_preview(self, job_id: str, img: Image.Image) -> None:
-        """Replace ``preview.jpg`` (atomically)."""
-        _write(self.job_dir(job_id) / "preview.jpg", im.encode_image(img, "JPEG", quality=90))
+        """Replace ``preview.jpg``, the job's view (atomically)."""
+        _write(self.job_dir(job_id) / "preview.jpg", _view(img))
 
     def save_checkpoint(self, job_id: str, worker: WorkerInfo, img: Image.Image, step: int) -> None:
         """Store the image to resume from at ``step``: file first, then the row.
@@ -647,7 +652,7 @@ class JobStore:
         holder of a running job ever writes its result, once.
         """
         png = im.encode_image(img, "PNG")  # encode before taking the lock
-        jpg = im.encode_image(img, "JPEG", quality=90)
+        jpg = _view(img)
         folder = self.job_dir(job_id)
         now = time.time()
         with self._tx() as c:
@@ -795,6 +800,12 @@ def _tighten(path: Path, mode: int) -> None:
     # Only our own: a folder another account shares with us is theirs to set.
     if st.st_mode & 0o077 and st.st_uid == os.getuid():
         path.chmod(mode)
+
+
+def _view(img: Image.Image) -> bytes:
+    """The JPEG of a job's view: ``img`` with its long side at most VIEW_SIDE."""
+    view = im.resize_long_side(img, VIEW_SIDE) if max(img.size) > VIEW_SIDE else img
+    return im.encode_image(view, "JPEG", quality=90)
 
 
 def _write(path: Path, data: bytes) -> None:
