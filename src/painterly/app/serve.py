@@ -1,5 +1,6 @@
 """``python -m painterly.app.serve run main.py ...``: Streamlit's own command line, making no
-request to the outside world, keeping every upload's reply (``keep_upload_replies``).
+request to the outside world, keeping every upload's reply (``keep_upload_replies``), and
+ready for the first visitor (``warm_up``).
 
 Streamlit looks the machine's public address up over HTTP (checkip.amazonaws.com) to print an
 "External URL" and, whenever a websocket comes from an origin it does not know (another site
@@ -51,12 +52,21 @@ def keep_upload_replies() -> None:
     ForwardMsgQueue.clear = keeping  # type: ignore[method-assign]
 
 
+def warm_up() -> None:
+    """What the first visitor would otherwise wait for, done as the server starts: the pages'
+    modules imported (the script only re-runs them), and this machine's timing begun."""
+    from . import form, gallery, health, jobpage, state  # noqa: F401 -- imported to be ready
+
+    state.calibrate()
+
+
 def main() -> None:
     from streamlit import net_util
     from streamlit.web import cli
 
     net_util.get_external_ip = _no_external_ip  # read at call time by the origin check and the banner
     keep_upload_replies()
+    warm_up()
     cli.main(prog_name="streamlit")
 
 
