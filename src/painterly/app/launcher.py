@@ -32,10 +32,12 @@ RESTART_DELAYS = (1.0, 30.0)  # the first and the longest wait before starting a
 HEALTHY_AFTER = 30.0  # a worker that ran this long was well: the next one starts at once
 FAILING_AFTER = 2  # exits in a row, each before HEALTHY_AFTER, that make the page say so
 STATUS_ENV = "PAINTERLY_STUDIO_STATUS"  # the status file's path, for the server's pages
-# The workers (and the calibration, which times steps as they run) give way to the web server:
-# at nice 10 a page render gets the CPU about 10x more often than a busy worker when both want
-# it, and the worker still has every idle cycle (benchmarks/RESULTS.md, "Eight people at once").
-WORKER_NICE = 10
+# How far below the web server the workers (and the calibration, which times steps as they run)
+# are started: 0, level. At nice 10, in the 8-browser benchmark, pages were no quicker and the
+# worker starved (0 of 8 pictures finished, against 7 of 8 level): the page waits on the
+# browsers and Streamlit's one GIL more than on the worker (benchmarks/RESULTS.md, "Eight
+# people at once"). `launch(worker_nice=...)` and `painterly worker --nice N` set it.
+WORKER_NICE = 0
 
 
 def streamlit_command(host: str, port: int) -> list[str]:

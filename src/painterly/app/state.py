@@ -116,8 +116,7 @@ def link(*, job: Optional[str] = None) -> str:
 class _Calibration:
     """Runs ``python -m painterly.calibrate`` in the background (the web process never loads
     torch) and holds the result; until it is in, or if it fails, the plan's default figures.
-    It runs as a worker does (``launcher.WORKER_NICE``): timed as the jobs will run, and
-    out of the web server's way while the first visitors arrive."""
+    It runs at the workers' priority (``launcher.WORKER_NICE``): timed as the jobs will run."""
 
     def __init__(self) -> None:
         self.cost: StepCost = DEFAULT_STEP_COST
@@ -132,7 +131,7 @@ class _Calibration:
 
         try:
             out = subprocess.run(
-                [sys.executable, "-m", "painterly.calibrate", "--nice", str(WORKER_NICE)],
+                [sys.executable, "-m", "painterly.calibrate", *(["--nice", str(WORKER_NICE)] if WORKER_NICE else [])],
                 capture_output=True,
                 text=True,
                 timeout=300,
