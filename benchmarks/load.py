@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -58,9 +59,9 @@ def _source(rev: str, into: Path) -> Path:
     return into / "src"
 
 
-def _start_studio(src: Path, data: Path, port: int, log: Path) -> subprocess.Popen:
+def _start_studio(src: Path, data: Path, port: int, log: Path, extra: str = "") -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(src), "PAINTERLY_HOME": str(data)}
-    code = f"from painterly.app import launch; raise SystemExit(launch(port={port}, data_dir={str(data)!r}))"
+    code = f"from painterly.app import launch; raise SystemExit(launch(port={port}, data_dir={str(data)!r}{extra}))"
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -119,7 +120,8 @@ async def _person(i: int, browser: Any, url: str, steps: int, limit: float, t_st
         await _set_slider(page, "Size (long side, pixels)", SIZE)
         await _settle(page)
         await _set_slider(page, "Steps", str(steps))
-        estimate = page.get_by_text(re.compile(rf"^About .* for a .* px picture, {steps} steps\.$"))
+        # "About 7 s for a 256 × 170 px picture, 10 steps." (+ ": 2 pictures ahead of yours ..." since the queue counts)
+        estimate = page.get_by_text(re.compile(rf"^About .* for a .* px picture, {steps} steps[.:]"))
         await estimate.wait_for()
         out["estimate_text"] = await estimate.inner_text()
         await _settle(page)
@@ -138,6 +140,8 @@ async def _person(i: int, browser: Any, url: str, steps: int, limit: float, t_st
                 break
     except Exception as e:  # noqa: BLE001 -- a person who got stuck is a result too
         out["error"] = f"{type(e).__name__}: {str(e).splitlines()[0]}"
+        with contextlib.suppress(Exception):  # what the page said when it got stuck
+            out["page"] = (await page.locator("[data-testid=stMain]").inner_text(timeout=5000))[:600]
     finally:
         await ctx.close()
     return out
@@ -162,11 +166,39 @@ async def _crowd(url: str, n: int, steps: int, limit: float) -> list[dict[str, A
             await browser.close()
 
 
+# "after-level": this checkout with its workers at the web server's priority (the launcher's nice off).
+EXTRA = {"after-level": ", worker_nice=0"}
+
+
+def _cpu_seconds(proc: subprocess.Popen) -> dict[str, float]:
+    """CPU seconds used so far by the launcher's children: the web server and the workers."""
+    import psutil
+
+    out: dict[str, float] = {}
+    for child in psutil.Process(proc.pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            cmd = " ".join(child.cmdline())
+            kind = "server" if "painterly.app.serve" in cmd else "worker" if " worker" in cmd else "other"
+            t = child.cpu_times()
+            out[kind] = out.get(kind, 0.0) + t.user + t.system + t.children_user + t.children_system
+    return out
+
+
+def _reaped_cpu() -> float:
+    """CPU seconds of this process's children that have exited (Playwright's driver, and the
+    Chromium it started and waited for)."""
+    t = os.times()
+    return t.children_user + t.children_system
+
+
 def run_variant(name: str, src: Path, n: int, steps: int, limit: float, work: Path) -> dict[str, Any]:
     data, log, port = work / f"{name}-data", work / f"{name}.log", _free_port()
-    proc = _start_studio(src, data, port, log)
+    proc = _start_studio(src, data, port, log, EXTRA.get(name, ""))
     try:
+        cpu0, own0 = _cpu_seconds(proc), _reaped_cpu()
         people = asyncio.run(_crowd(f"http://127.0.0.1:{port}/", n, steps, limit))
+        cpu = {k: round(v - cpu0.get(k, 0.0), 1) for k, v in _cpu_seconds(proc).items()}
+        cpu["browsers"] = round(_reaped_cpu() - own0, 1)  # Chromium and Playwright's driver, exited by now
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -186,7 +218,10 @@ def run_variant(name: str, src: Path, n: int, steps: int, limit: float, work: Pa
     return {
         "variant": name,
         "people": people,
+        "cpu_seconds": cpu,  # while the browsers ran: the web server's, the workers'
         "fragment_warnings": text.count("does not exist anymore"),
+        # upload replies a starting run would have dropped (the stuck Paint it), kept (app/serve.py)
+        "replies_kept": sum(int(m) for m in re.findall(r"kept (\d+) upload reply", text)),
         "tracebacks": text.count("Traceback"),
     }
 
@@ -200,8 +235,9 @@ def _stats(values: list[float]) -> str:
 def table(results: list[dict[str, Any]]) -> str:
     rows = [
         "| variant | first render, median / max (s) | job-page reload, median / max (s) | reloads "
-        "| estimate shown (s) | actual, submit to finished (s) | run alone (s) | finished | fragment warnings |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| estimate shown (s) | actual, submit to finished (s) | run alone (s) | finished | stuck "
+        "| CPU s: server / workers / browsers | upload replies kept | fragment warnings |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         ppl = r["people"]
@@ -214,9 +250,13 @@ def table(results: list[dict[str, Any]]) -> str:
         est_text = f"{min(est):.0f}-{max(est):.0f}" if est else "-"
         act_text = f"{min(actual):.0f}-{max(actual):.0f}" if actual else "-"
         run_text = f"{min(run):.0f}-{max(run):.0f}" if run else "-"
+        stuck = sum(1 for p in ppl if "error" in p)
+        cpu = r.get("cpu_seconds", {})
+        cpu_text = " / ".join(f"{cpu.get(k, 0):.0f}" for k in ("server", "worker", "browsers"))
         rows.append(
             f"| {r['variant']} | {_stats(renders)} | {_stats(reloads)} | {len(reloads)} | {est_text} | {act_text} "
-            f"| {run_text} | {done}/{len(ppl)} | {r['fragment_warnings']} |"
+            f"| {run_text} | {done}/{len(ppl)} | {stuck} | {cpu_text} "
+            f"| {r.get('replies_kept', 0)} | {r['fragment_warnings']} |"
         )
     return "\n".join(rows)
 
@@ -234,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="painterly-load-") as tmp:
         work = Path(tmp)
         for name in args.variants.split(","):
-            src = _source(args.before, work / "before") if name == "before" else REPO / "src"
+            src = _source(args.before, work / "before") if name == "before" else REPO / "src"  # after, after-level
             print(f"{name}: {n} browsers ...", file=sys.stderr, flush=True)
             results.append(run_variant(name, src, n, args.steps, args.limit, work))
             print(table(results[-1:]), file=sys.stderr, flush=True)

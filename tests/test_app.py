@@ -370,6 +370,21 @@ def test_launch_commands_bind_localhost_and_cap_uploads(tmp_path: Path) -> None:
     assert worker_command(tmp_path)[:3] == [sys.executable, "-m", "painterly"]
 
 
+def test_workers_can_give_way_to_the_web_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from painterly.app import launcher
+    from painterly.cli import main
+
+    cmd = worker_command(tmp_path, nice=10)
+    assert cmd[cmd.index("--nice") + 1] == "10"
+    assert ("--nice" in worker_command(tmp_path)) == (launcher.WORKER_NICE > 0)  # the studio's default
+    assert "--nice" not in worker_command(tmp_path, nice=0)
+    lowered: list[int] = []
+    monkeypatch.setattr("os.nice", lambda n: lowered.append(n) or n)  # not this test process's own
+    assert main(["worker", "--data-dir", str(tmp_path), "--once", "--nice", "10"]) == 0
+    assert lowered == [10]
+    assert main(["worker", "--data-dir", str(tmp_path), "--once", "--nice", "40"]) == 2
+
+
 def test_page_works_without_the_instant_preview(
     home: Path, monkeypatch: pytest.MonkeyPatch, content_img: Image.Image, style_img: Image.Image
 ) -> None:
@@ -709,3 +724,61 @@ def test_calibration_times_the_real_engine(one_torch_thread) -> None:
     assert cost.measured and cost.per_mp > 0 and cost.overhead >= 0 and cost.precision in ("fp32", "bf16")
     small, large = (preset("default", size=n, steps=6, scales=1) for n in (128, 512))
     assert cost.step_seconds(large, 512, 341) > cost.step_seconds(small, 128, 85) > 0
+
+
+def test_the_estimate_counts_the_pictures_ahead(
+    home: Path, store: JobStore, monkeypatch: pytest.MonkeyPatch, content_img: Image.Image, style_img: Image.Image
+) -> None:
+    from painterly.app import state
+    from painterly.plan import RunPlan, StepCost
+
+    cost = StepCost(overhead=0.5, per_mp=300.0, precision="fp32", setup=10.0, measured=True)
+    monkeypatch.setattr(state, "step_cost", lambda: cost)
+    small, big = preset("draft", size=64, steps=20), preset("default", size=128, steps=40)
+    others = [store.submit(png(content_img), [png(style_img)], c, owner="someone-else-0000") for c in (small, big)]
+    # Each picture ahead takes its run plan's time (asked of the plan, as the page must).
+    planned = [RunPlan.build(j.config, j.width, j.height).estimate(j.config, cost) for j in map(store.get, others)]
+    at = app(me="a-browser-token-0003")
+    at.file_uploader(key="content_upload").set_value(("photo.png", png(content_img), "image/png")).run()
+    cfg = PRESETS["default"]
+    own = RunPlan.build(cfg, *content_img.size).estimate(cfg, cost)
+    d = logic.format_duration
+    assert (
+        f"**About {d(sum(planned) + own)}** for a 512 × 341 px picture, 80 steps: 2 pictures ahead of yours "
+        f"(about {d(sum(planned))}), then yours ({d(own)})." in texts(at, "markdown")
+    )
+    # A queued picture's page says the same: what is ahead, and when it starts.
+    mine = store.submit(png(content_img), [png(style_img)], small, owner="a-browser-token-0003")
+    at = app(job=mine, me="a-browser-token-0003")
+    assert not at.exception
+    line = f"2 pictures ahead of yours: yours starts in about {d(sum(planned))} and takes about {d(planned[0])}."
+    assert any(line in t for t in texts(at, "info")), texts(at, "info")
+
+
+def test_the_wait_shares_the_queue_among_the_workers() -> None:
+    from painterly.jobs.store import Job
+    from painterly.plan import RunPlan, StepCost
+
+    cost = StepCost(overhead=0.1, per_mp=10.0, precision="fp32", setup=1.0)
+    cfg = preset("default", size=256, steps=40)
+
+    def job(status: str, **kw) -> Job:
+        base = dict(id="j" * 16, owner="o" * 16, status=status, config=cfg, created=0.0, started=None, finished=None,
+                    step=0, steps=40, scale=0, scales=1, loss=0.0, elapsed=0.0, eta=None, error="",
+                    stopped_early=False, width=256, height=171)  # fmt: skip
+        return Job(**{**base, **kw})
+
+    full = RunPlan.build(cfg, 256, 171).estimate(cfg, cost)
+    now = 1000.0
+    running = job("running", started=now - 5, step=20, elapsed=5.0, updated=now)
+    left = logic.remaining_seconds(running, cost, now)
+    assert left is not None and 0 < left < full
+    queued = [job("queued"), job("queued")]
+    assert logic.wait_seconds([], cost, now) == 0
+    # One worker: everything ahead, one after the other.
+    assert logic.wait_seconds([running, *queued], cost, now, workers=1) == pytest.approx(left + 2 * full)
+    # Two: the second worker takes the first queued picture, the running one's worker the next.
+    assert logic.wait_seconds([running, *queued], cost, now, workers=2) == pytest.approx(min(left + full, full))
+    # A running picture still setting up (no step yet) holds its worker for the rest of its plan.
+    setting_up = job("running", started=now - 2)
+    assert logic.planned_seconds(setting_up, cost, now) == pytest.approx(full - 2)

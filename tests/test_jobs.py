@@ -184,6 +184,16 @@ def test_fifo_claim_and_queue_positions(store, submit):
     assert store.claim(w, lease=30) is None
 
 
+def test_what_a_picture_waits_for(store, submit):
+    ids = [submit(owner=f"someone-{i}") for i in range(3)]
+    store.claim(WorkerInfo.current(), lease=30)  # the first one runs
+    # Every owner's jobs count (only their plans are used), the running one first, then the queue.
+    assert [j.id for j in store.ahead()] == ids  # a picture submitted now waits for all three
+    assert [j.id for j in store.ahead(ids[2])] == ids[:2]
+    assert [j.id for j in store.ahead(ids[1])] == ids[:1]
+    assert store.ahead(ids[0]) == [] and store.ahead("no-such-job-000000") == []
+
+
 def test_concurrent_submissions_from_threads(store, content_img, style_img):
     content, style = png(content_img), png(style_img)
     ids: list[str] = []

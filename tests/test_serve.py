@@ -94,3 +94,35 @@ def test_the_studio_server_calls_nobody(tmp_path: Path, free_port: int, wait_ser
         proc.wait(timeout=30)
         out.close()
     assert log.read_text() == "", "the server reached out: " + log.read_text()
+
+
+def test_an_upload_reply_survives_a_rerun_starting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stuck "Paint it" (issue 15): a run starting cleared the reply to an upload box's
+    request for upload URLs before it was sent; the browser waited for it forever, the box
+    stayed empty without a word. The server keeps such replies (and still drops the rest)."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
+
+    from painterly.app import serve
+
+    def queue() -> tuple[ForwardMsgQueue, ForwardMsg]:
+        q = ForwardMsgQueue()
+        reply = ForwardMsg()
+        reply.file_urls_response.response_id = "upload-1"
+        q.enqueue(reply)
+        stale = ForwardMsg()
+        stale.delta.new_element.markdown.body = "from the run being replaced"
+        stale.metadata.delta_path[:] = [0, 0]
+        q.enqueue(stale)
+        return q, reply
+
+    monkeypatch.setattr(ForwardMsgQueue, "clear", ForwardMsgQueue.clear)  # restored after the test
+    q, reply = queue()
+    q.clear(retain_lifecycle_msgs=True)
+    assert reply not in q.flush()  # Streamlit's own behaviour: the reply is lost
+    serve.keep_upload_replies()
+    serve.keep_upload_replies()  # once is enough; twice changes nothing
+    q, reply = queue()
+    q.clear(retain_lifecycle_msgs=True)  # a run starts
+    assert q.flush() == [reply]  # the reply goes out; the replaced run's output does not
+    assert q.flush() == []  # and a flush still empties the queue

@@ -9,6 +9,7 @@ in the code (``plan.DEFAULT_STEP_COST``) were off by -30 % to +5 % on other mach
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from typing import Optional, Sequence
@@ -64,7 +65,11 @@ def measure(sizes: Sequence[int] = SIZES, steps: int = STEPS, preset_name: str =
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Print this machine's StepCost as one JSON object (for the studio, which reads it)."""
+    """Print this machine's StepCost as one JSON object (for the studio, which reads it).
+    ``--nice N``: run N steps below the caller's priority, as the studio's workers do."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["--nice"] and len(args) == 2 and hasattr(os, "nice"):
+        os.nice(int(args[1]))
     cost = measure()
     print(json.dumps({k: getattr(cost, k) for k in ("overhead", "per_mp", "precision", "setup")}))
     return 0

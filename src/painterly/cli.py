@@ -254,6 +254,14 @@ def make_parser() -> argparse.ArgumentParser:
         default="local",
         help="run jobs here, or as tasks on a Ray cluster (needs painterly[ray]) [default: local]",
     )
+    p.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        metavar="N",
+        help="lower this worker's CPU priority by N, to keep a web server on the same machine quick "
+        "(painterly app starts its workers at 10) [default: 0]",
+    )
     p.set_defaults(func=cmd_worker)
     return parser
 
@@ -791,7 +799,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """painterly worker: run queued jobs here until Ctrl-C/SIGTERM (or the queue empties, with --once)."""
     if args.threads < 0:
         raise UsageError("--threads must be 0 (automatic) or more")
+    if not 0 <= args.nice <= 19:
+        raise UsageError(f"--nice must be between 0 and 19, got {args.nice}")
     run_worker = _lazy("jobs", "run_worker", "the job queue")
+    if args.nice and hasattr(os, "nice"):
+        os.nice(args.nice)
 
     def say() -> None:
         print("painterly: stopping; the running job goes back to the queue with its progress", file=sys.stderr)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from typing import Any, NamedTuple, Optional
 
 import streamlit as st
-from PIL import ImageOps
 
 from .. import images as im
 from ..config import PRESETS, ConfigError, StyleConfig
@@ -175,7 +175,7 @@ def _inputs(source: Optional[Source]) -> tuple[Optional[Picture], list[Picture],
             content = source.content
             st.caption(":material/history: The photo of the picture you are tweaking (drop another to replace it):")
         if content is not None:
-            st.image(media.thumbnail(content.image), caption=f"{content.size[0]} × {content.size[1]} px")
+            st.image(media.jpeg(content.key, content.image), caption=f"{content.size[0]} × {content.size[1]} px")
     with c2:
         ups = st.file_uploader(
             "Painting(s) to borrow the style from",
@@ -201,7 +201,7 @@ def _inputs(source: Optional[Source]) -> tuple[Optional[Picture], list[Picture],
             cols = st.columns(min(3, len(styles)))
             for i, pic in enumerate(styles):
                 # A short name: in a third of the column a long one broke mid-word (".jp / g").
-                cols[i % len(cols)].image(media.thumbnail(pic.image, 200), caption=_short(pic.name, 14))
+                cols[i % len(cols)].image(media.jpeg(pic.key, pic.image, 200), caption=_short(pic.name, 14))
     return content, styles, errors
 
 
@@ -259,7 +259,7 @@ def _main_controls(
         for i, pic in enumerate(styles):
             with cols[i % len(cols)]:
                 # All one shape, so the sliders under them line up (a tall painting pushed its down).
-                st.image(ImageOps.fit(pic.image, (96, 72)), width=96)
+                st.image(media.jpeg(pic.key, pic.image, fit=(96, 72)), width=96)
                 blend.append(
                     st.slider(
                         _short(pic.name) or f"Painting {i + 1}",
@@ -427,9 +427,19 @@ def _preview(content: Optional[Picture], styles: list[Picture], choice: dict[str
 def _estimate(config: StyleConfig, content: Optional[Picture], owner: str) -> None:
     w, h = content.size if content is not None else TYPICAL_PHOTO
     out_w, out_h = logic.output_size(config, w, h)
-    cost = state.step_cost()
-    seconds = logic.estimate_seconds(config, w, h, _calibration(owner), cost)
-    st.markdown(f"**About {logic.format_duration(seconds)}** for a {out_w} × {out_h} px picture, {config.steps} steps.")
+    cost, calibration = state.step_cost(), _calibration(owner)
+    seconds = logic.estimate_seconds(config, w, h, calibration, cost)
+    what = f"for a {out_w} × {out_h} px picture, {config.steps} steps"
+    store = state.store()
+    ahead = store.ahead()
+    if ahead:  # the queue first: with one worker, each picture ahead is painted before yours
+        wait = logic.wait_seconds(ahead, cost, time.time(), len(store.workers()), calibration)
+        st.markdown(
+            f"**About {logic.format_duration(wait + seconds)}** {what}: {logic.queue_words(len(ahead))} "
+            f"(about {logic.format_duration(wait)}), then yours ({logic.format_duration(seconds)})."
+        )
+    else:
+        st.markdown(f"**About {logic.format_duration(seconds)}** {what}.")
     st.caption(
         "Timed on this computer when the studio started."
         if cost.measured

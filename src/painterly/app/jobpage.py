@@ -97,9 +97,9 @@ def live(job_id: str, mine: bool) -> None:
             st.image(path.read_bytes(), caption=f"Step {job.step}", width=job.width)
         else:
             # The run starts from the photo; show it until the first painted image arrives.
-            inputs = media.job_inputs(store.data_dir, job.id)
-            if inputs is not None:
-                st.image(inputs[0].image, caption="Getting the painter ready…", width=min(job.width, 720))
+            thumbs = media.input_thumbnails(str(store.data_dir), job.id, 720)
+            if thumbs:
+                st.image(thumbs[0], caption="Getting the painter ready…", width=min(job.width, 720))
             else:
                 st.info("The first image appears after the first steps…")
 
@@ -136,20 +136,30 @@ _SCALE_HELP = (
 
 
 def _waiting(store: JobStore, job: Job, mine: bool) -> None:
-    pos = store.queue_position(job.id)
     st.subheader(STATUS_WORDS["queued"])
     if job.cancel_requested:
         st.info("Finishing from where it was interrupted, then stopping.")
-    elif pos == 0 or pos is None:
-        st.info("Yours is next; it starts as soon as the painter is free.")
     else:
         st.info(
-            f"{pos} picture{'s' if pos != 1 else ''} ahead of yours. "
-            "This page updates by itself; you can close it and come back with the same link."
+            _wait_line(store, job) + " This page updates by itself; you can close it and come back with the same link."
         )
     if mine and st.button("Cancel", key="cancel", help="Take it out of the queue."):
         store.cancel(job.id)
         st.rerun()
+
+
+def _wait_line(store: JobStore, job: Job) -> str:
+    """'2 pictures ahead of yours: yours starts in about 40 s and takes about 7 s.' The queue's
+    time is the run plan's for each picture ahead (``logic.wait_seconds``)."""
+    cost, now = state.step_cost(), time.time()
+    ahead = store.ahead(job.id)
+    own = logic.planned_seconds(job, cost, now)
+    takes = f"takes about {logic.format_duration(own)}"
+    if not ahead:
+        return f"Yours is next: it starts as soon as the painter is free, and {takes}."
+    wait = logic.wait_seconds(ahead, cost, now, len(store.workers()))
+    who = logic.queue_words(len(ahead))  # the one painting now counts: it is painted before yours
+    return f"{who[0].upper()}{who[1:]}: yours starts in about {logic.format_duration(wait)} and {takes}."
 
 
 def finished(store: JobStore, job: Job, mine: bool) -> None:
@@ -168,10 +178,10 @@ def finished(store: JobStore, job: Job, mine: bool) -> None:
             f"{STATUS_WORDS['done']}: {job.width} × {job.height} px in {logic.format_duration(job.elapsed)}. {note}"
         )
         result, side = st.columns([3, 1], gap="large")
+        files = media.downloads(str(path), media.mtime_ns(path))
         with result:
-            _before_after(store, job, path.read_bytes())
+            _before_after(store, job, files["JPEG"], min(job.width, _true_width(files["JPEG"])))
         with side:
-            files = media.downloads(str(path), media.mtime_ns(path))
             name = f"painterly-{job.id[:8]}"
             st.download_button(
                 "Download PNG", files["PNG"], f"{name}.png", "image/png", on_click="ignore", key="png", width="stretch"
@@ -206,41 +216,37 @@ def finished(store: JobStore, job: Job, mine: bool) -> None:
     _settings(job)
 
 
-def _before_after(store: JobStore, job: Job, result: bytes) -> None:
-    """The finished picture, and what it is compared with: the instant sketch (what a second
-    gives) and the photo, each in a tab at the same size, so flipping between them shows what
-    the minutes bought. At its own size when smaller than the column: never blown up."""
-    width = min(job.width, _true_width(result))
+def _before_after(store: JobStore, job: Job, shown: bytes, width: int) -> None:
+    """The finished picture (``shown``: its JPEG), and what it is compared with: the instant
+    sketch (what a second gives) and the photo, each in a tab at the same size, so flipping
+    between them shows what the minutes bought. At its own size when smaller than the column:
+    never blown up. All three are encoded once (``media``), not at each rerun."""
     tabs = st.tabs(["Finished", "Instant sketch", "Your photo"])
-    tabs[0].image(result, width=width)
-    inputs = media.job_inputs(store.data_dir, job.id)
-    if inputs is None:
+    tabs[0].image(shown, width=width)
+    notes = store.notes(job.id)
+    strength = notes.get("strength", logic.STRENGTH_DEFAULT)
+    sketch, photo, why = media.before_after(
+        str(store.data_dir),
+        job.id,
+        (job.width, job.height),
+        logic.preview_strength(strength if isinstance(strength, (int, float)) else logic.STRENGTH_DEFAULT),
+        tuple(job.config.style_blend),
+        job.config.color,
+        float(job.config.color_strength),
+    )
+    if photo is None:
         return
-    content, styles = inputs
     with tabs[1]:
-        try:
-            notes = store.notes(job.id)
-            strength = notes.get("strength", logic.STRENGTH_DEFAULT)
-            sketch = media.instant_preview(
-                content.key,
-                tuple(s.key for s in styles),
-                logic.preview_strength(strength if isinstance(strength, (int, float)) else logic.STRENGTH_DEFAULT),
-                tuple(job.config.style_blend),
-                job.config.color,
-                float(job.config.color_strength),
-                content.image,
-                [s.image for s in styles],
-            )
-        except Exception as e:  # noqa: BLE001 -- the optional preview: a note instead
-            st.caption(f"No instant sketch on this server ({type(e).__name__}).")
+        if sketch is None:
+            st.caption(f"No instant sketch on this server ({why}).")
         else:
-            tabs[1].image(sketch.resize((job.width, job.height)), width=width)
+            tabs[1].image(sketch, width=width)
             st.caption(
                 "The instant sketch: one pass of a fast network, in about a second. The finished picture "
                 f"took {logic.format_duration(job.elapsed)} of optimisation: brushwork and colour taken from "
                 "the painting itself, and your photo's detail kept where the sketch smears it."
             )
-    tabs[2].image(content.image.resize((job.width, job.height)), width=width)
+    tabs[2].image(photo, width=width)
 
 
 def _share_link(job: Job) -> None:
@@ -263,31 +269,23 @@ def _settings(job: Job) -> None:
 
 def _inputs_row(store: JobStore, job: Job) -> None:
     """The photo and painting(s) the job started from, small."""
-    inputs = media.job_inputs(store.data_dir, job.id)
-    if inputs is None:
+    thumbs = media.input_thumbnails(str(store.data_dir), job.id, 240)
+    if not thumbs:
         return
-    content, styles = inputs
     st.caption("Made from")
     cols = st.columns(6)
-    cols[0].image(media.thumbnail(content.image, 240), caption="photo", width="stretch")
+    cols[0].image(thumbs[0], caption="photo", width="stretch")
+    styles = thumbs[1:]
     for i, s in enumerate(styles[:5]):
-        cols[i + 1].image(
-            media.thumbnail(s.image, 240),
-            caption=f"painting {i + 1}" if len(styles) > 1 else "painting",
-            width="stretch",
-        )
+        cols[i + 1].image(s, caption=f"painting {i + 1}" if len(styles) > 1 else "painting", width="stretch")
 
 
 def _inputs_column(store: JobStore, job: Job) -> None:
     """The inputs beside the result."""
-    inputs = media.job_inputs(store.data_dir, job.id)
-    if inputs is None:
+    thumbs = media.input_thumbnails(str(store.data_dir), job.id, 360)
+    if not thumbs:
         return
-    content, styles = inputs
-    st.image(media.thumbnail(content.image, 360), caption="Your photo", width="stretch")
+    st.image(thumbs[0], caption="Your photo", width="stretch")
+    styles = thumbs[1:]
     for i, s in enumerate(styles):
-        st.image(
-            media.thumbnail(s.image, 360),
-            caption=f"Painting {i + 1}" if len(styles) > 1 else "Painting",
-            width="stretch",
-        )
+        st.image(s, caption=f"Painting {i + 1}" if len(styles) > 1 else "Painting", width="stretch")

@@ -32,6 +32,12 @@ RESTART_DELAYS = (1.0, 30.0)  # the first and the longest wait before starting a
 HEALTHY_AFTER = 30.0  # a worker that ran this long was well: the next one starts at once
 FAILING_AFTER = 2  # exits in a row, each before HEALTHY_AFTER, that make the page say so
 STATUS_ENV = "PAINTERLY_STUDIO_STATUS"  # the status file's path, for the server's pages
+# How far below the web server the workers (and the calibration, which times steps as they run)
+# are started: 0, level. At nice 10, in the 8-browser benchmark, pages were no quicker and the
+# worker starved (0 of 8 pictures finished, against 7 of 8 level): the page waits on the
+# browsers and Streamlit's one GIL more than on the worker (benchmarks/RESULTS.md, "Eight
+# people at once"). `launch(worker_nice=...)` and `painterly worker --nice N` set it.
+WORKER_NICE = 0
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
@@ -64,9 +70,11 @@ def streamlit_command(host: str, port: int) -> list[str]:
     ]
 
 
-def worker_command(data_dir: Path, executor: str = "local") -> list[str]:
-    """The command for one worker process on ``data_dir`` (``painterly worker``)."""
-    return [sys.executable, "-m", "painterly", "worker", "--data-dir", str(data_dir), "--executor", executor]
+def worker_command(data_dir: Path, executor: str = "local", nice: int = WORKER_NICE) -> list[str]:
+    """The command for one worker process on ``data_dir`` (``painterly worker``), ``nice``
+    steps below the web server's priority."""
+    cmd = [sys.executable, "-m", "painterly", "worker", "--data-dir", str(data_dir), "--executor", executor]
+    return cmd + ["--nice", str(nice)] if nice else cmd
 
 
 def launch(
@@ -76,6 +84,7 @@ def launch(
     data_dir: Optional[str] = None,
     executor: str = "local",
     restart_delays: tuple[float, float] = RESTART_DELAYS,
+    worker_nice: int = WORKER_NICE,
 ) -> int:
     """Run the studio: ``workers`` worker processes and the Streamlit server; block until stopped.
 
@@ -89,6 +98,7 @@ def launch(
             the Ray cluster at $RAY_ADDRESS; see ``painterly worker --executor``).
         restart_delays: the first and the longest wait before starting again a worker that
             keeps exiting (the waits double in between).
+        worker_nice: how far below the web server the workers run (``WORKER_NICE``; 0: level).
 
     Returns:
         0 after Ctrl-C (or SIGTERM), else the server's exit status. Workers that keep exiting
@@ -121,7 +131,8 @@ def launch(
         {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)} if _main_thread() else {}
     )
     try:
-        pool = [_Slot(_start(worker_command(home, executor), env, children)) for _ in range(workers)]
+        command = worker_command(home, executor, worker_nice)
+        pool = [_Slot(_start(command, env, children)) for _ in range(workers)]
         write_status(status, pool, workers)
         server = _start(streamlit_command(host, port), env, children)
         shown = "localhost" if host in ("127.0.0.1", "::1") else host
@@ -136,7 +147,7 @@ def launch(
             if rc is not None:
                 return rc
             for slot in pool:
-                if slot.step(lambda: _start(worker_command(home, executor), env, children), restart_delays):
+                if slot.step(lambda: _start(command, env, children), restart_delays):
                     write_status(status, pool, workers)
             time.sleep(0.5)
     except KeyboardInterrupt:

@@ -182,6 +182,37 @@ def remaining_seconds(job: Job, cost: StepCost, now: float) -> Optional[float]:
     return max(0.0, plan.remaining(job.config, cost, job.step, job.elapsed) - since)
 
 
+def planned_seconds(job: Job, cost: StepCost, now: float, calibration: float = 1.0) -> float:
+    """Seconds a job ahead still holds a worker: the plan's time left of a running one, the
+    whole planned time of a queued one (its setup included), 0 for one the plan cannot read."""
+    try:
+        plan = RunPlan.build(job.config, job.width, job.height)
+    except (ConfigError, ImageError):
+        return 0.0
+    if job.status == "running" and job.step > 0:
+        left = remaining_seconds(job, cost, now)
+        return left if left is not None else 0.0
+    full = calibration * plan.estimate(job.config, cost)
+    if job.status == "running" and job.started:  # setting up: the time it has had counts
+        return max(0.0, full - (now - job.started))
+    return full
+
+
+def wait_seconds(ahead: Sequence[Job], cost: StepCost, now: float, workers: int = 1, calibration: float = 1.0) -> float:
+    """Seconds until a picture behind ``ahead`` (``JobStore.ahead``: running jobs, then the queue
+    in order) starts: each job's ``planned_seconds`` on the first of ``workers`` to come free."""
+    free = [0.0] * max(1, workers)
+    for job in ahead:  # running jobs first, so each keeps the worker it holds
+        i = free.index(min(free))
+        free[i] += planned_seconds(job, cost, now, calibration)
+    return min(free)
+
+
+def queue_words(n_ahead: int) -> str:
+    """'2 pictures ahead of yours', '1 picture ahead of yours'."""
+    return f"{n_ahead} picture{'s' if n_ahead != 1 else ''} ahead of yours"
+
+
 def memory_note(config: StyleConfig, width: int, height: int) -> tuple[bool, str]:
     """(fits, one line): the run plan's memory for this picture on this machine, or why it cannot run."""
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import streamlit as st
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .. import images as im
 
@@ -88,6 +88,48 @@ def _picture(img: Image.Image) -> Picture:
 def thumbnail(img: Image.Image, side: int = THUMB_SIDE) -> Image.Image:
     """A copy with the long side at most ``side`` (aspect kept)."""
     return im.resize_long_side(img, side) if max(img.size) > side else img
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def jpeg(key: str, _img: Image.Image, side: int = THUMB_SIDE, fit: tuple[int, int] | None = None) -> bytes:
+    """JPEG bytes of a thumbnail of ``_img`` (long side at most ``side``, or cropped to ``fit``),
+    cached by ``key``, its content's hash: a rerun re-sends bytes instead of resizing and
+    encoding the picture again (Streamlit encodes a PIL image on every ``st.image``)."""
+    small = ImageOps.fit(_img, fit) if fit else thumbnail(_img, side)
+    return im.encode_image(small.convert("RGB"), "JPEG", quality=85)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def before_after(
+    data_dir: str,
+    job_id: str,
+    size: tuple[int, int],
+    strength: float,
+    blend: tuple[float, ...],
+    color: str,
+    color_strength: float,
+) -> tuple[Optional[bytes], Optional[bytes], str]:
+    """(the instant sketch, the photo, why there is no sketch): JPEGs at the finished picture's
+    ``size``, made once per job (its inputs never change), for the result's comparison tabs."""
+    inputs = job_inputs(Path(data_dir), job_id)
+    if inputs is None:
+        return None, None, ""
+    content, styles = inputs
+    photo = im.encode_image(content.image.convert("RGB").resize(size), "JPEG", quality=90)
+    try:
+        sketch = instant_preview(
+            content.key,
+            tuple(s.key for s in styles),
+            strength,
+            blend,
+            color,
+            color_strength,
+            content.image,
+            [s.image for s in styles],
+        )
+    except Exception as e:  # noqa: BLE001 -- the optional preview: the page says why instead
+        return None, photo, type(e).__name__
+    return im.encode_image(sketch.convert("RGB").resize(size), "JPEG", quality=90), photo, ""
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

@@ -115,7 +115,8 @@ def link(*, job: Optional[str] = None) -> str:
 
 class _Calibration:
     """Runs ``python -m painterly.calibrate`` in the background (the web process never loads
-    torch) and holds the result; until it is in, or if it fails, the plan's default figures."""
+    torch) and holds the result; until it is in, or if it fails, the plan's default figures.
+    It runs at the workers' priority (``launcher.WORKER_NICE``): timed as the jobs will run."""
 
     def __init__(self) -> None:
         self.cost: StepCost = DEFAULT_STEP_COST
@@ -126,9 +127,14 @@ class _Calibration:
         threading.Thread(target=self._run, name="painterly-calibrate", daemon=True).start()
 
     def _run(self) -> None:
+        from .launcher import WORKER_NICE
+
         try:
             out = subprocess.run(
-                [sys.executable, "-m", "painterly.calibrate"], capture_output=True, text=True, timeout=300
+                [sys.executable, "-m", "painterly.calibrate", *(["--nice", str(WORKER_NICE)] if WORKER_NICE else [])],
+                capture_output=True,
+                text=True,
+                timeout=300,
             )
             if out.returncode == 0:
                 self.cost = StepCost(**json.loads(out.stdout.strip().splitlines()[-1]), measured=True)
@@ -138,11 +144,20 @@ class _Calibration:
             self.done.set()
 
 
-@st.cache_resource(show_spinner=False)
-def _calibration() -> _Calibration:
-    return _Calibration()
+_calibration: Optional[_Calibration] = None
+_calibration_lock = threading.Lock()
+
+
+def calibrate() -> _Calibration:
+    """This process's one calibration, started on the first call: by ``serve`` when the server
+    starts (so the first visitors do not wait for it), else by the first visit."""
+    global _calibration
+    with _calibration_lock:
+        if _calibration is None:
+            _calibration = _Calibration()
+        return _calibration
 
 
 def step_cost() -> StepCost:
     """What a step costs on this machine: measured at start-up, or the plan's figures meanwhile."""
-    return _calibration().cost
+    return calibrate().cost

@@ -523,6 +523,22 @@ class JobStore:
         )
         return int(row[0])
 
+    def ahead(self, job_id: Optional[str] = None) -> builtins.list[Job]:
+        """The jobs a picture waits for: every running job, then the queued ones before it, in
+        queue order. With no ``job_id``, those a picture submitted now would wait for (all
+        active jobs); for a job that is not queued, none."""
+        args: tuple[str, ...] = ()
+        if job_id is None:
+            where = "status IN ('queued', 'running')"
+        else:
+            job = self.get(job_id)
+            if job is None or job.status != "queued":
+                return []
+            where = "status = 'running' OR (status = 'queued' AND seq < (SELECT seq FROM jobs WHERE id = ?))"
+            args = (job_id,)
+        rows = self._conn().execute(f"SELECT * FROM jobs WHERE {where} ORDER BY status = 'queued', seq", args)
+        return [_job(r) for r in rows]
+
     def loss_history(self, job_id: str) -> builtins.list[tuple[int, float]]:
         """[(step, loss)] for the loss curve, in step order."""
         rows = self._conn().execute("SELECT step, loss FROM losses WHERE job_id = ? ORDER BY step", (job_id,))
