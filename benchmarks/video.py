@@ -34,6 +34,7 @@ from .runner import OUT, REPO, machine
 CLIP = REPO.parent / "shared" / "video" / "big_buck_bunny_5s.mp4"
 STYLE = REPO.parent / "shared" / "images" / "style_starry_night.jpg"
 MODES = ("perframe", "preview", "video")
+FAR = 4  # frames apart for the long-range warping error
 
 
 def _frames(size: int, first: int, last: int) -> list[Image.Image]:
@@ -50,11 +51,21 @@ def _folder(size: int, first: int, last: int, mode: str) -> Path:
     return OUT / "video" / f"{size}_{first}-{last}" / mode
 
 
-def run_mode(mode: str, size: int, first: int, last: int, budget: float = 1e9, temporal_weight: float = 0) -> dict:
+def run_mode(
+    mode: str,
+    size: int,
+    first: int,
+    last: int,
+    budget: float = 1e9,
+    temporal_weight: float = 0,
+    steps_later: int = 0,
+    long_term: bool = False,
+) -> dict:
     """Make (or finish) one mode's frames; stop starting new frames after ``budget`` seconds.
 
-    ``temporal_weight`` (video mode): a weight other than VideoConfig's default, kept in its own
-    folder (video_tw<weight>)."""
+    ``temporal_weight``, ``steps_later``, ``long_term`` (video mode): a weight, a step count or
+    long-term consistency other than VideoConfig's default, kept in its own folder
+    (video_tw<weight>, video_sl<steps>, video_lt)."""
     from painterly.config import StyleConfig, VideoConfig
     from painterly.images import load_image
     from painterly.preview import preview
@@ -62,8 +73,15 @@ def run_mode(mode: str, size: int, first: int, last: int, budget: float = 1e9, t
     from painterly.video import stylize_video
     from painterly.videoio import finished_frames, save_frame
 
-    vcfg = VideoConfig(temporal_weight=temporal_weight) if temporal_weight else VideoConfig()
-    folder = _folder(size, first, last, mode + (f"_tw{temporal_weight:g}" if temporal_weight else ""))
+    vcfg = VideoConfig()
+    suffix = ""
+    if temporal_weight:
+        vcfg, suffix = vcfg.replace(temporal_weight=temporal_weight), f"_tw{temporal_weight:g}"
+    if steps_later:
+        vcfg, suffix = vcfg.replace(steps_later=steps_later), suffix + f"_sl{steps_later}"
+    if long_term:
+        vcfg, suffix = vcfg.replace(long_term=True), suffix + "_lt"
+    folder = _folder(size, first, last, mode + suffix)
     folder.mkdir(parents=True, exist_ok=True)
     times_file = folder / "times.json"
     times: dict[str, float] = json.loads(times_file.read_text()) if times_file.is_file() else {}
@@ -129,9 +147,12 @@ def score(size: int, first: int, last: int) -> dict:
     frames = _frames(size, first, last)
     links = [Link.between(frames[i - 1], frames[i]) for i in range(1, len(frames))]
     fb_links = [_farneback_link(frames[i - 1], frames[i]) for i in range(1, len(frames))]
+    # Long-range consistency (what Ruder et al.'s long-term loss is for): frame i against frame
+    # i-4 carried straight onto it, by the independent flow.
+    far_links = {i: _farneback_link(frames[i - FAR], frames[i]) for i in range(FAR, len(frames))}
     style = load_image(STYLE)
     rows = {}
-    extra = sorted(p.name for p in _folder(size, first, last, "").glob("video_tw*"))
+    extra = sorted(p.name for p in _folder(size, first, last, "").glob("video_*"))
     for mode in (*MODES, *extra):
         folder = _folder(size, first, last, mode)
         outs = finished_frames(folder)
@@ -141,12 +162,14 @@ def score(size: int, first: int, last: int) -> dict:
         t = [times[str(i)] for i in range(len(frames))]
         errs = [warping_error(outs[i - 1], outs[i], links[i - 1]) for i in range(1, len(frames))]
         fb_errs = [warping_error(outs[i - 1], outs[i], fb_links[i - 1]) for i in range(1, len(frames))]
+        far_errs = [warping_error(outs[i - FAR], outs[i], link) for i, link in far_links.items()]
         styles = [style_score(o, style) for o in outs]
         contents = [content_score(o, f) for o, f in zip(outs, frames)]
         rows[mode] = {
             "warping_error": sum(errs) / len(errs),
             "warping_errors": errs,
             "warping_error_farneback": sum(fb_errs) / len(fb_errs),
+            "warping_error_far": sum(far_errs) / len(far_errs) if far_errs else None,
             "style": sum(styles) / len(styles),
             "content": sum(contents) / len(contents),
             "style_min": min(styles),
@@ -184,17 +207,20 @@ def video_md(res: dict) -> str:
         f"{100 * res['unreliable']:.1f} % of the pixels have no reliable flow on average (left out of the warping error).",
         "",
         "| mode | warping error (×1e-3), DIS flow | vs per-frame | same, Farnebäck flow | vs per-frame | "
+        f"frames {FAR} apart, Farnebäck | vs per-frame | "
         "style score | content SSIM | first frame s | later frames s/frame |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     base = res["rows"].get("perframe")
     for mode, r in res["rows"].items():
         ratio = f"{r['warping_error'] / base['warping_error']:.3f}" if base else ""
         fb = r["warping_error_farneback"]
         fb_ratio = f"{fb / base['warping_error_farneback']:.3f}" if base else ""
+        far, base_far = r.get("warping_error_far"), base.get("warping_error_far") if base else None
+        far_cells = f"{1e3 * far:.3f} | " + (f"{far / base_far:.3f}" if base_far else "") if far is not None else " | "
         lines.append(
-            f"| {mode} | {1e3 * r['warping_error']:.3f} | {ratio} | {1e3 * fb:.3f} | {fb_ratio} | {r['style']:.3f} | "
-            f"{r['content']:.3f} | {r['first_s']:.1f} | {r['later_s']:.1f} |"
+            f"| {mode} | {1e3 * r['warping_error']:.3f} | {ratio} | {1e3 * fb:.3f} | {fb_ratio} | {far_cells} | "
+            f"{r['style']:.3f} | {r['content']:.3f} | {r['first_s']:.1f} | {r['later_s']:.1f} |"
         )
     return "\n".join(lines)
 
@@ -206,12 +232,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", default=",".join(MODES))
     p.add_argument("--budget", type=float, default=480, help="seconds; no new frame starts after this")
     p.add_argument("--temporal-weight", type=float, default=0, help="video mode with another weight (own folder)")
+    p.add_argument("--steps-later", type=int, default=0, help="video mode with other steps after the first frame")
+    p.add_argument("--long-term", action="store_true", help="video mode with long-term consistency (own folder)")
     p.add_argument("--score", action="store_true", help="score the finished modes and print the table")
     args = p.parse_args(argv)
     first, last = (int(v) for v in args.frames.split(":"))
     if not args.score:
         for mode in args.modes.split(","):
-            print(mode, run_mode(mode, args.size, first, last, args.budget, args.temporal_weight), flush=True)
+            print(
+                mode,
+                run_mode(
+                    mode, args.size, first, last, args.budget, args.temporal_weight, args.steps_later, args.long_term
+                ),
+                flush=True,
+            )
         return 0
     res = score(args.size, first, last)
     res.update(machine=machine(), command=f"python -m benchmarks.video --size {args.size} --frames {args.frames}")

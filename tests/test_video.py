@@ -117,14 +117,14 @@ TINY = StyleConfig(size=64, steps=3, init="content", preview_every=0, precision=
 CHAIN = VideoConfig(steps_later=2)
 
 
-def _run(frames, style, **kw):
+def _run(frames, style, chain=CHAIN, **kw):
     seen: list[VideoProgress] = []
     made: list[int] = []
     out = stylize_video(
         frames,
         style,
         TINY,
-        CHAIN,
+        chain,
         on_progress=kw.pop("on_progress", seen.append),
         on_frame=lambda i, img: made.append(i),
         **kw,
@@ -169,3 +169,49 @@ def test_stylize_video_refuses_nonsense(style_img):
         stylize_video([], style_img, TINY)
     with pytest.raises(ValueError, match="only 1"):
         stylize_video(clip(1), style_img, TINY, done=clip(2))
+
+
+def test_long_term_pulls_toward_an_earlier_frame_where_the_previous_one_cannot_say():
+    # Ruder et al. 2016, eq. 8: a bird crosses frame 2 only. In frame 3 the background it hid is
+    # back; frame 2 cannot say what it looked like (no reliable flow there), frame 1 can.
+    from painterly.video import _long_term
+
+    background = clip(1)[0]
+    bird = np.asarray(background).copy()
+    bird[30:60, 40:80] = np.asarray(texture(40, 30, 5, cell=3))
+    frames = [background, background, Image.fromarray(bird), background]
+    outputs = [texture(W, H, seed, cell=8) for seed in (11, 12, 13)]  # "stylised" frames 0-2
+    nearest = Link.between(frames[2], frames[3]).weight
+    assert nearest[34:56, 44:76].mean() < 0.05 and nearest[70:, :].min() == 1  # the bird's place: unknown
+
+    pulls = _long_term(frames, outputs, 3, frames[3], lambda im: im, nearest, shot_change=0.5)
+    (carried, weight), *older = pulls  # frame 1 (i-2); frame -1 (i-4) does not exist
+    assert not older
+    assert np.array_equal(weight, np.clip(Link.between(frames[1], frames[3]).weight - nearest, 0, 1))
+    assert weight[34:56, 44:76].mean() > 0.95  # frame 1 takes over where the bird was ...
+    assert weight[nearest == 1].max() == 0  # ... and nowhere frame 2 already says
+    # Frame 1 seen from frame 3 (no motion): its own stylisation, carried unchanged.
+    assert np.abs(carried[34:56, 44:76] - to_array(outputs[1])[34:56, 44:76]).max() < 1e-5
+
+    # Across a cut (frames 0 and 1 from another scene), no earlier frame is used.
+    other = clip(1, seed=9)[0]
+    cut = [other, other, Image.fromarray(bird), background]
+    assert _long_term(cut, outputs, 3, cut[3], lambda im: im, nearest, shot_change=0.5) == []
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_long_term_runs_and_a_resumed_run_makes_the_same_frames(style_img):
+    frames = clip(5, sprite=6)
+    chain = CHAIN.replace(long_term=True)
+    whole, _, _ = _run(frames, style_img, chain)
+
+    def stop_in_frame_3(p: VideoProgress) -> None:
+        if p.frame == 3 and p.step is not None:
+            raise Cancelled
+
+    first, _, _ = _run(frames, style_img, chain, on_progress=stop_in_frame_3)
+    rest, _, made = _run(frames, style_img, chain, done=first)
+    assert made == [3, 4] and len(rest) == 5
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(rest, whole))
+    plain, _, _ = _run(frames, style_img)
+    assert not np.array_equal(np.asarray(plain[4]), np.asarray(whole[4]))  # the option does something

@@ -414,6 +414,14 @@ class VideoConfig:
         min=1,
         max=100_000,
     )
+    # Ruder et al. 2016, section 3.2: frame i also keeps to frames i-2 and i-4, each carried
+    # along its own flow, where the nearer frames cannot say (a pixel uncovered again after an
+    # occlusion keeps the look it had before, instead of being painted afresh).
+    long_term: bool = _f(
+        False,
+        "Also keep each frame consistent with frames i-2 and i-4 where the previous frame cannot say "
+        "(background uncovered again after something passed in front of it).",
+    )
     shot_change: float = _f(
         0.5,
         "A frame where more than this fraction of the pixels has no reliable flow from the previous "

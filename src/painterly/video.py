@@ -219,7 +219,10 @@ def stylize_video(
                 carried = link.carry(outputs[-1])
                 init = to_image(carried)
                 if video.temporal_weight:
-                    temporal = _target(carried, link.weight, video.temporal_weight)
+                    pulls = [(carried, link.weight)]
+                    if video.long_term:
+                        pulls += _long_term(frames, outputs, i, cur, sized, link.weight, video.shot_change)
+                    temporal = _target(pulls, video.temporal_weight)
         cancelled = False
         t_frame = time.perf_counter()
 
@@ -246,6 +249,46 @@ def stylize_video(
     return outputs
 
 
-def _target(carried: np.ndarray, weight: np.ndarray, strength: float) -> TemporalTarget:
-    image = torch.from_numpy(np.ascontiguousarray(carried.transpose(2, 0, 1)))[None]  # (1, 3, H, W)
-    return TemporalTarget(image, torch.from_numpy(weight)[None, None], strength)
+LONG_TERM = (2, 4)  # the earlier frames of Ruder et al.'s long-term loss, besides i-1
+
+
+def _long_term(
+    frames: Sequence[Image.Image],
+    outputs: Sequence[Image.Image],
+    i: int,
+    cur: Image.Image,
+    sized: Callable[[Image.Image], Image.Image],
+    taken: np.ndarray,
+    shot_change: float,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(carried, weight) pulls toward frames i-2 and i-4 (Ruder et al. 2016, eq. 8): each earlier
+    frame's stylisation carried along the flow straight from it, weighted only where it is
+    reliable and no nearer frame is, c_long(i-j) = max(c(i-j) - sum over nearer k of c(i-k), 0).
+
+    An earlier frame across a shot change (too little reliable flow to it) is left out; judged
+    from the flow alone, so a resumed run makes the same frames as an unbroken one.
+    ``taken``: the previous frame's weight c(i-1) (already pulled toward).
+    """
+    pulls = []
+    for j in LONG_TERM:
+        if i - j < 0:
+            break
+        link = Link.between(sized(frames[i - j]), cur)
+        if link.unreliable > shot_change:
+            break
+        weight = np.clip(link.weight - taken, 0.0, 1.0)
+        taken = taken + link.weight
+        if weight.any():
+            pulls.append((link.carry(outputs[i - j]), weight))
+    return pulls
+
+
+def _target(pulls: Sequence[tuple[np.ndarray, np.ndarray]], strength: float) -> TemporalTarget:
+    """The temporal loss toward one or more carried frames, as one target: a sum of weighted
+    squared distances sum_j c_j (x - w_j)^2 is C (x - m)^2 plus a constant, with C = sum_j c_j
+    and m the c-weighted mean of the w_j, so it has the same gradient."""
+    total = np.sum([weight for _, weight in pulls], axis=0)
+    mean = np.sum([img * weight[..., None] for img, weight in pulls], axis=0) / np.maximum(total, 1e-12)[..., None]
+    mean = np.where(total[..., None] > 0, mean, pulls[0][0]).astype(np.float32)
+    image = torch.from_numpy(np.ascontiguousarray(mean.transpose(2, 0, 1)))[None]  # (1, 3, H, W)
+    return TemporalTarget(image, torch.from_numpy(np.asarray(total, dtype=np.float32))[None, None], strength)
