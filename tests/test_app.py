@@ -275,10 +275,9 @@ def test_done_job_shows_result_downloads_and_settings(home: Path, store: JobStor
     from painterly.app import media
 
     path = store.result_path(done_job)
-    files = media.downloads(str(path), media.mtime_ns(path))
-    for fmt, data in files.items():
-        with Image.open(io.BytesIO(data)) as img:
-            assert img.format == fmt and img.size == (32, 21)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the PNG button's data: the file itself
+    with Image.open(io.BytesIO(media.jpeg_of(str(path)))) as img:
+        assert img.format == "JPEG" and img.size == (32, 21)
     settings = at.get("json")[0]
     assert '"style_blend"' in settings.proto.body and '"steps": 4' in settings.proto.body
     # The gallery lists it for its owner, as a link to its page.

@@ -7,6 +7,7 @@ the fragment asks for one full rerun, which draws the finished page without the 
 
 from __future__ import annotations
 
+import functools
 import io
 import time
 
@@ -16,6 +17,7 @@ from .. import precision
 from ..config import ConfigError
 from ..images import ImageError
 from ..jobs import Job, JobStore
+from ..jobs.store import VIEW_SIDE
 from ..plan import RunPlan
 from . import errors, logic, media, state
 
@@ -94,7 +96,7 @@ def live(job_id: str, mine: bool) -> None:
         if path is not None:
             # At the finished picture's size (the coarse scales' smaller images scaled up to it):
             # the picture does not jump at each scale, and a small one is not blown up.
-            st.image(path.read_bytes(), caption=f"Step {job.step}", width=job.width)
+            st.image(path.read_bytes(), caption=f"Step {job.step}", width=min(job.width, VIEW_SIDE))
         else:
             # The run starts from the photo; show it until the first painted image arrives.
             thumbs = media.input_thumbnails(str(store.data_dir), job.id, 720)
@@ -120,13 +122,13 @@ def _progress_line(store: JobStore, job: Job) -> str:
     return f"{where}: {how}." if how else f"{where}."
 
 
-def _true_width(data: bytes) -> int:
-    """An image's own width in pixels: small pictures are shown at their size, not blown up
+def _true_size(data: bytes) -> tuple[int, int]:
+    """An image's own size in pixels: small pictures are shown at their size, not blown up
     (a wider one is fitted to the column)."""
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as img:
-        return img.width
+        return img.size
 
 
 _SCALE_HELP = (
@@ -178,17 +180,28 @@ def finished(store: JobStore, job: Job, mine: bool) -> None:
             f"{STATUS_WORDS['done']}: {job.width} × {job.height} px in {logic.format_duration(job.elapsed)}. {note}"
         )
         result, side = st.columns([3, 1], gap="large")
-        files = media.downloads(str(path), media.mtime_ns(path))
+        # The page shows the job's view (at most VIEW_SIDE px: a print's 8192 px file is never
+        # decoded or sent to show it); the buttons make the full-size files only when clicked.
+        view = store.preview_path(job.id)
+        shown = (
+            view.read_bytes() if view is not None else media.file_thumbnail(str(path), media.mtime_ns(path), VIEW_SIDE)
+        )
         with result:
-            _before_after(store, job, files["JPEG"], min(job.width, _true_width(files["JPEG"])))
+            _before_after(store, job, shown, _true_size(shown))
         with side:
             name = f"painterly-{job.id[:8]}"
             st.download_button(
-                "Download PNG", files["PNG"], f"{name}.png", "image/png", on_click="ignore", key="png", width="stretch"
+                "Download PNG",
+                functools.partial(path.read_bytes),
+                f"{name}.png",
+                "image/png",
+                on_click="ignore",
+                key="png",
+                width="stretch",
             )
             st.download_button(
                 "Download JPEG",
-                files["JPEG"],
+                functools.partial(media.jpeg_of, str(path)),
                 f"{name}.jpg",
                 "image/jpeg",
                 on_click="ignore",
@@ -216,11 +229,12 @@ def finished(store: JobStore, job: Job, mine: bool) -> None:
     _settings(job)
 
 
-def _before_after(store: JobStore, job: Job, shown: bytes, width: int) -> None:
-    """The finished picture (``shown``: its JPEG), and what it is compared with: the instant
-    sketch (what a second gives) and the photo, each in a tab at the same size, so flipping
-    between them shows what the minutes bought. At its own size when smaller than the column:
-    never blown up. All three are encoded once (``media``), not at each rerun."""
+def _before_after(store: JobStore, job: Job, shown: bytes, size: tuple[int, int]) -> None:
+    """The finished picture (``shown``: a JPEG of its view, ``size``), and what it is compared
+    with: the instant sketch (what a second gives) and the photo, each in a tab at the same size,
+    so flipping between them shows what the minutes bought. At its own size when smaller than
+    the column: never blown up. All three are encoded once (``media``), not at each rerun."""
+    width = size[0]
     tabs = st.tabs(["Finished", "Instant sketch", "Your photo"])
     tabs[0].image(shown, width=width)
     notes = store.notes(job.id)
@@ -228,7 +242,7 @@ def _before_after(store: JobStore, job: Job, shown: bytes, width: int) -> None:
     sketch, photo, why = media.before_after(
         str(store.data_dir),
         job.id,
-        (job.width, job.height),
+        size,
         logic.preview_strength(strength if isinstance(strength, (int, float)) else logic.STRENGTH_DEFAULT),
         tuple(job.config.style_blend),
         job.config.color,

@@ -139,13 +139,11 @@ def file_thumbnail(path: str, mtime_ns: int, side: int = THUMB_SIDE) -> bytes:
         return im.encode_image(thumbnail(img.convert("RGB"), side), "JPEG", quality=85)
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def downloads(path: str, mtime_ns: int) -> dict[str, bytes]:
-    """The finished picture as PNG (the file itself) and JPEG bytes."""
-    png = Path(path).read_bytes()
+def jpeg_of(path: str) -> bytes:
+    """The finished picture as a JPEG, for the download button: made when it is clicked (a
+    print-size picture's JPEG is tens of megabytes: not kept for every page that shows it)."""
     with Image.open(path) as img:
-        jpeg = im.encode_image(img.convert("RGB"), "JPEG", quality=92)
-    return {"PNG": png, "JPEG": jpeg}
+        return im.encode_image(img.convert("RGB"), "JPEG", quality=92)
 
 
 def mtime_ns(path: Path) -> int:
