@@ -234,14 +234,19 @@ def check_clip(path: PathLike, name: str = "video") -> VideoInfo:
     return info
 
 
-def check_clip_bytes(data: Union[bytes, bytearray], name: str = "video") -> VideoInfo:
+def check_clip_bytes(data: Union[bytes, bytearray], name: str = "video") -> tuple[VideoInfo, Image.Image]:
     """``check_clip`` for uploaded bytes: the upload cap first (a picture's: ``images.check_upload_size``),
-    then the clip, from a private temporary file that is gone when this returns."""
+    then the clip, from a private temporary file that is gone when this returns.
+
+    Returns:
+        What the clip is, and its first frame at its own size (the page's thumbnail and preview).
+    """
     check_upload_size(data, name)
     with tempfile.TemporaryDirectory(prefix="painterly-clip-") as folder:  # 0700
         path = Path(folder) / "clip"
         path.write_bytes(bytes(data))
-        return check_clip(path, name)
+        info = check_clip(path, name)
+        return info, read_frames(path, (info.width, info.height), max_frames=1, name=name)[0]
 
 
 def frame_size(config: StyleConfig, width: int, height: int, n_styles: Optional[int] = None) -> tuple[int, int]:

@@ -452,7 +452,7 @@ class JobStore:
         if not isinstance(video, VideoConfig):
             raise TypeError(f"video must be a VideoConfig, got {type(video).__name__}")
         style_list = [styles] if isinstance(styles, (bytes, bytearray, Image.Image)) else list(styles)
-        info = vio.check_clip_bytes(clip)
+        info, _ = vio.check_clip_bytes(clip)
         plan = RunPlan.build(config, info.width, info.height, n_styles=len(style_list))
         paintings = [
             _load_upload(s, f"style image {i + 1}" if len(style_list) > 1 else "style image")
