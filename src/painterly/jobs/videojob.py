@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Optional
 
 from ..images import ImageError
 from .store import Job, JobStore, WorkerInfo
+from .worker import FLUSH_EVERY  # progress writes as often as a picture's
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from ..video import VideoProgress
 
-FLUSH_EVERY = 0.5  # seconds between progress writes to the row (as for pictures)
 ENCODING = "encoding.mp4"  # the finished video before it is put in place (same folder: a rename)
 
 
