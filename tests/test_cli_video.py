@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from clips import make_clip
 from painterly import videoio as vio
 from painterly.cli import main
 from test_cli import assert_one_line_error, run
-from test_videoio import make_clip
 
 FAST = ["--threads", "1", "--size", "32", "--steps", "2", "--steps-later", "1", "--init", "content"]
 FAST += ["--precision", "fp32", "--style-loss", "gram"]

@@ -562,7 +562,7 @@ def test_schema_v1_data_dirs_are_migrated(tmp_path):
     conn.close()
     store = JobStore(data)
     conn = sqlite3.connect(store.db_path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     assert conn.execute("SELECT COUNT(*) FROM workers").fetchone()[0] == 0
     columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
     assert "precision" in columns  # v3

@@ -436,6 +436,11 @@ class VideoConfig:
     def replace(self, **changes: Any) -> VideoConfig:
         return dataclasses.replace(self, **changes)
 
+    def later_frames(self, config: StyleConfig) -> StyleConfig:
+        """The style options of a frame after the first of a shot: from the warped previous frame,
+        at one scale (the start is already full size: coarser scales would only blur it)."""
+        return config.replace(init="image", steps=self.steps_later, scales=1)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -29,9 +29,9 @@ from PIL import Image
 
 from .config import DEFAULT, StyleConfig, VideoConfig
 from .losses import TemporalTarget
-from .plan import RunPlan
 from .progress import Cancelled, Progress
 from .stylize import Styles, stylize
+from .videoio import frame_size as frame_size  # asked here by callers; torch-free in videoio
 
 VIDEO_DEFAULT = VideoConfig()
 
@@ -144,15 +144,9 @@ class VideoProgress:
 VideoProgressCallback = Callable[[VideoProgress], None]
 
 
-def frame_size(config: StyleConfig, width: int, height: int, n_styles: Optional[int] = None) -> tuple[int, int]:
-    """(w, h) of the output frames: the size a picture of the same shape would get."""
-    return RunPlan.build(config, width, height, n_styles=n_styles).final_size
-
-
 def later_config(config: StyleConfig, video: VideoConfig) -> StyleConfig:
-    """The style options of a frame after the first of a shot: from the warped previous frame,
-    at one scale (the start is already full size: coarser scales would only blur it)."""
-    return config.replace(init="image", steps=video.steps_later, scales=1)
+    """The style options of a frame after the first of a shot (``VideoConfig.later_frames``)."""
+    return video.later_frames(config)
 
 
 def stylize_video(

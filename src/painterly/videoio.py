@@ -20,7 +20,9 @@ import av.error
 import numpy as np
 from PIL import Image
 
-from .images import MAX_INPUT_PIXELS, SAVE_FORMATS, ImageError, file_mode, load_image, save_image
+from .config import StyleConfig
+from .images import MAX_INPUT_PIXELS, SAVE_FORMATS, ImageError, check_upload_size, file_mode, load_image, save_image
+from .plan import RunPlan
 
 PathLike = Union[str, os.PathLike]
 
@@ -29,6 +31,12 @@ MAX_SECONDS = 600.0  # longer sources are refused before decoding (cut them firs
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")  # what we write; anything ffmpeg reads is accepted in
 FRAME_SUFFIXES = tuple(SAVE_FORMATS)
 DEFAULT_FPS = Fraction(25)  # for a folder of frames written as a video
+# The studio's clips: uploaded by anyone who can reach the page and run one at a time on this
+# machine, so short. At ~3-5 s a frame at 256-512 px (README, "Video") 250 frames is 15-20 min.
+# The upload itself is capped like a picture's (images.MAX_INPUT_BYTES).
+CLIP_MAX_FRAMES = 250
+CLIP_MAX_SECONDS = 20.0
+CLIP_CHECK_SIDE = 64  # the studio decodes every frame this small to check a clip all the way through
 # Frame times that stray more than this fraction of a frame from a constant rate mean a
 # variable-frame-rate source, which a frame-by-frame method would play back wrongly.
 VFR_TOLERANCE = 0.5
@@ -63,68 +71,84 @@ def _folder_frames(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith("."))
 
 
-def _open(path: Path) -> av.container.InputContainer:
+def _open(path: Path, label: object) -> av.container.InputContainer:
     if not path.exists():
-        raise VideoError(f"{path}: no such file")
+        raise VideoError(f"{label}: no such file")
     if path.is_file() and path.stat().st_size == 0:
-        raise VideoError(f"{path}: the file is empty")
+        raise VideoError(f"{label}: the file is empty")
     try:
         return av.open(str(path), mode="r")
     except (av.error.InvalidDataError, av.error.FFmpegError) as e:
-        raise VideoError(f"{path}: not a video ffmpeg can read ({e.strerror or e})") from None
+        raise VideoError(f"{label}: not a video ffmpeg can read ({e.strerror or e})") from None
 
 
-def probe(path: PathLike) -> VideoInfo:
+def probe(
+    path: PathLike,
+    *,
+    name: Optional[str] = None,
+    max_frames: Optional[int] = None,
+    max_seconds: Optional[float] = None,
+) -> VideoInfo:
     """Check a clip (a video file or a folder of frames) and say what it is.
+
+    Args:
+        name: what messages call the clip (default: its path; the studio gives a word, never
+            a server path).
+        max_frames, max_seconds: the length limits (None: the command line's, ``MAX_FRAMES``
+            and ``MAX_SECONDS``).
 
     Raises:
         VideoError: not a video, no video stream, no frames, too large or too long.
     """
     path = Path(path)
+    label = name or path
+    limits = (MAX_FRAMES if max_frames is None else max_frames, MAX_SECONDS if max_seconds is None else max_seconds)
+    hint = " (or take the first N frames with --frames N)" if max_frames is None else ""
     if path.is_dir():
         files = _folder_frames(path)
         if not files:
             raise VideoError(f"{path}: the folder has no frames (.png, .jpg, .webp)")
         first = load_image(files[0], name="frame")
         _check_size(path, *first.size)
-        _check_length(path, len(files), len(files) / float(DEFAULT_FPS))
+        _check_length(path, len(files), len(files) / float(DEFAULT_FPS), *limits, hint)
         return VideoInfo(first.width, first.height, DEFAULT_FPS, len(files), False, "rgb24", None)
-    with _open(path) as c:
+    with _open(path, label) as c:
         if not c.streams.video:
-            raise VideoError(f"{path}: no video stream (audio only?)")
+            raise VideoError(f"{label}: no video stream (audio only?)")
         v = c.streams.video[0]
         w, h = v.codec_context.width, v.codec_context.height
         if not w or not h:
-            raise VideoError(f"{path}: the video stream has no picture size (a damaged file?)")
-        _check_size(path, w, h)
+            raise VideoError(f"{label}: the video stream has no picture size (a damaged file?)")
+        _check_size(label, w, h)
         fps = v.average_rate or v.guessed_rate
         if not fps or fps <= 0:
-            raise VideoError(f"{path}: the video has no frame rate")
+            raise VideoError(f"{label}: the video has no frame rate")
         seconds = float(v.duration * v.time_base) if v.duration and v.time_base else 0.0
         if not seconds and c.duration:
             seconds = c.duration / av.time_base
-        _check_length(path, v.frames or round(seconds * float(fps)), seconds)
+        _check_length(label, v.frames or round(seconds * float(fps)), seconds, *limits, hint)
         n = v.frames
         if not n:  # some containers do not say: count the packets (no decoding)
             n = sum(1 for p in c.demux(v) if p.size)
+            _check_length(label, n, n / float(fps), *limits, hint)
         if n <= 0:
-            raise VideoError(f"{path}: the video has no frames")
+            raise VideoError(f"{label}: the video has no frames")
         return VideoInfo(w, h, Fraction(fps), n, bool(c.streams.audio), v.codec_context.pix_fmt or "?", path)
 
 
-def _check_size(path: Path, w: int, h: int) -> None:
+def _check_size(label: object, w: int, h: int) -> None:
     if w * h > MAX_INPUT_PIXELS:
         raise VideoError(
-            f"{path}: {w}x{h} frames are {w * h / 1e6:.0f} megapixels, over the "
+            f"{label}: {w}x{h} frames are {w * h / 1e6:.0f} megapixels, over the "
             f"{MAX_INPUT_PIXELS / 1e6:.0f} MP limit; scale the video down first"
         )
 
 
-def _check_length(path: Path, frames: int, seconds: float) -> None:
-    if frames > MAX_FRAMES or seconds > MAX_SECONDS:
+def _check_length(label: object, frames: int, seconds: float, max_frames: int, max_seconds: float, hint: str) -> None:
+    if frames > max_frames or seconds > max_seconds:
         raise VideoError(
-            f"{path}: {frames} frames ({seconds:.0f} s) is over the limit of {MAX_FRAMES} frames or "
-            f"{MAX_SECONDS:.0f} s; cut the clip first (or take the first N frames with --frames N)"
+            f"{label}: {frames} frames ({seconds:.0f} s) is over the limit of {max_frames} frames or "
+            f"{max_seconds:g} s; cut the clip first{hint}"
         )
 
 
@@ -133,13 +157,17 @@ def read_frames(
     size: tuple[int, int],
     *,
     max_frames: Optional[int] = None,
+    name: Optional[str] = None,
 ) -> list[Image.Image]:
     """Decode the clip's frames as RGB images of ``size`` (w, h), in order.
+
+    ``name``: what messages call the clip (default: its path).
 
     Raises:
         VideoError: a corrupt stream, a variable frame rate, or no frames.
     """
     path = Path(path)
+    label = name or path
     limit = max_frames if max_frames is not None else MAX_FRAMES
     if path.is_dir():
         files = _folder_frames(path)[:limit]
@@ -152,7 +180,9 @@ def read_frames(
             frames.append(img.resize(size, Image.Resampling.LANCZOS) if img.size != size else img)
         return frames
     frames, times = [], []
-    with _open(path) as c:
+    with _open(path, label) as c:
+        if not c.streams.video:
+            raise VideoError(f"{label}: no video stream (audio only?)")
         v = c.streams.video[0]
         v.thread_type = "AUTO"
         try:
@@ -164,24 +194,67 @@ def read_frames(
                 if len(frames) >= limit:
                     break
         except (av.error.FFmpegError, ValueError) as e:
-            raise VideoError(f"{path}: the video is damaged after frame {len(frames)} ({e})") from None
+            raise VideoError(f"{label}: the video is damaged after frame {len(frames)} ({e})") from None
         fps = float(v.average_rate or v.guessed_rate or 0)
     if not frames:
-        raise VideoError(f"{path}: no frame could be decoded (an empty or damaged video)")
-    _check_constant_rate(path, times, fps)
+        raise VideoError(f"{label}: no frame could be decoded (an empty or damaged video)")
+    _check_constant_rate(label, times, fps)
     return frames
 
 
-def _check_constant_rate(path: Path, times: list, fps: float) -> None:
+def _check_constant_rate(label: object, times: list, fps: float) -> None:
     known = [t for t in times if t is not None]
     if len(known) < 3 or not fps:
         return
     gaps = np.diff(np.asarray(known, dtype=np.float64)) * fps  # in frames; 1.0 for a constant rate
     if np.any(np.abs(gaps - 1.0) > VFR_TOLERANCE):
         raise VideoError(
-            f"{path}: variable frame rate (frame gaps from {gaps.min():.2f} to {gaps.max():.2f} frames); "
+            f"{label}: variable frame rate (frame gaps from {gaps.min():.2f} to {gaps.max():.2f} frames); "
             f"re-encode it at a constant rate first, e.g. ffmpeg -i IN -fps_mode cfr -r {fps:g} OUT.mp4"
         )
+
+
+def check_clip(path: PathLike, name: str = "video") -> VideoInfo:
+    """A studio clip, checked all the way through before it is queued: a video ffmpeg can read,
+    with a video stream, within the short-clip limits (``CLIP_MAX_FRAMES``, ``CLIP_MAX_SECONDS``),
+    every frame decodable and at a constant rate (decoded small, ``CLIP_CHECK_SIDE``).
+
+    The one check for the studio's page and for the job store at its trust boundary.
+    Messages name the clip ``name``, never the server's path.
+
+    Raises:
+        VideoError: one line saying what is wrong.
+    """
+    info = probe(path, name=name, max_frames=CLIP_MAX_FRAMES, max_seconds=CLIP_MAX_SECONDS)
+    if info.frames < 2:  # ffmpeg reads a still picture as a one-frame video
+        raise VideoError(f"{name}: a single picture, not a video; paint it as a photo instead")
+    scale = CLIP_CHECK_SIDE / max(info.width, info.height)
+    small = (max(2, round(info.width * scale)), max(2, round(info.height * scale)))
+    read_frames(path, small, max_frames=CLIP_MAX_FRAMES, name=name)
+    return info
+
+
+def check_clip_bytes(data: Union[bytes, bytearray], name: str = "video") -> tuple[VideoInfo, Image.Image]:
+    """``check_clip`` for uploaded bytes: the upload cap first (a picture's: ``images.check_upload_size``),
+    then the clip, from a private temporary file that is gone when this returns.
+
+    Returns:
+        What the clip is, and its first frame at its own size (the page's thumbnail and preview).
+    """
+    check_upload_size(data, name)
+    with tempfile.TemporaryDirectory(prefix="painterly-clip-") as folder:  # 0700
+        path = Path(folder) / "clip"
+        path.write_bytes(bytes(data))
+        info = check_clip(path, name)
+        return info, read_frames(path, (info.width, info.height), max_frames=1, name=name)[0]
+
+
+def frame_size(config: StyleConfig, width: int, height: int, n_styles: Optional[int] = None) -> tuple[int, int]:
+    """(w, h) of the output frames: the size a picture of the same shape would get.
+
+    Here rather than in ``video`` so the studio and the job store ask it without loading torch.
+    """
+    return RunPlan.build(config, width, height, n_styles=n_styles).final_size
 
 
 def check_output(path: PathLike) -> Path:
@@ -233,12 +306,14 @@ def write_video(
     *,
     audio_from: Optional[PathLike] = None,
     crf: int = 18,
+    private: bool = False,
 ) -> Path:
     """Encode ``frames`` as H.264 (yuv420p, playable everywhere) at ``fps`` into ``out``, atomically.
 
     The audio track of ``audio_from`` (if any) is copied unchanged, cut at the video's end.
     Odd widths or heights lose their last pixel row or column (yuv420p needs even sizes).
     Written to a temporary file beside ``out`` and renamed, so nothing partial is left there.
+    ``private``: the file is 0600 (the job store's files), else the umask's mode.
     """
     out = Path(out)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=out.suffix, dir=out.parent)
@@ -282,7 +357,8 @@ def write_video(
                     c.mux(packet)
             if src is not None:
                 src.close()
-        os.chmod(tmp, file_mode())  # mkstemp's 0600 is for the temporary name only
+        if not private:
+            os.chmod(tmp, file_mode())  # mkstemp's 0600 is for the temporary name only
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -14,11 +14,14 @@ from typing import Any, NamedTuple, Optional
 import streamlit as st
 
 from .. import images as im
-from ..config import PRESETS, ConfigError, StyleConfig
+from .. import videoio as vio
+from ..config import PRESETS, ConfigError, StyleConfig, VideoConfig
 from . import logic, media, state
-from .media import Picture
+from .media import Clip, Picture
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
+VIDEO_TYPES = ["mp4", "mov", "m4v", "webm", "mkv", "avi"]  # the browser's filter; ffmpeg decides
+KINDS = {"picture": "Photo", "video": "Video"}
 TYPICAL_PHOTO = (1600, 1200)  # for the estimate before a photo is chosen
 
 COLOR_LABELS = {
@@ -54,10 +57,10 @@ def page() -> None:
 
     left, right = st.columns([3, 2], gap="large")
     with left:
-        content, styles, input_errors = _inputs(source)
+        content, clip, styles, input_errors = _inputs(source)
         base_name, base, strength0 = _base(source)
         prefix = f"{base_name}:"
-        choice, made = _main_controls(base, prefix, content, styles, strength0, source)
+        choice, made = _main_controls(base, prefix, content, styles, strength0, source, video=_video_mode())
         with st.expander("Advanced: every option of the engine"):
             advanced, adv_errors = advanced_section(base, prefix)
 
@@ -73,18 +76,24 @@ def page() -> None:
         st.subheader("Instant preview")
         _preview(content, styles, choice, made["strength"])
         if config is not None:
-            _estimate(config, content, owner)
+            _estimate(config, content, owner, clip, made)
         for message in errors:
             st.error(message)
         ready = content is not None and bool(styles) and config is not None and not errors and not input_errors
         if not ready and not errors:
-            st.info("Choose a photo and at least one painting to start.")
+            what = "a video clip" if _video_mode() else "a photo"
+            st.info(f"Choose {what} and at least one painting to start.")
         if st.button("Paint it", type="primary", disabled=not ready, width="stretch", key="start"):
             assert content is not None and config is not None
             notes = {**made, "names": [s.name for s in styles], "photo": content.name}
+            paintings = [s.data for s in styles]
             try:
-                job_id = store.submit(content.data, [s.data for s in styles], config, owner, notes=notes)
-            except (im.ImageError, ConfigError) as e:
+                if clip is not None:
+                    video = VideoConfig(steps_later=made["steps_later"])
+                    job_id = store.submit_video(clip.data, paintings, config, owner, notes=notes, video=video)
+                else:
+                    job_id = store.submit(content.data, paintings, config, owner, notes=notes)
+            except (im.ImageError, vio.VideoError, ConfigError) as e:
                 st.error(str(e))
             except OSError as e:  # a full disk or a read-only data folder: say so, without paths
                 st.error(
@@ -157,25 +166,33 @@ def _base(source: Optional[Source]) -> tuple[str, StyleConfig, int]:
 # --- pictures --------------------------------------------------------------------------------
 
 
-def _inputs(source: Optional[Source]) -> tuple[Optional[Picture], list[Picture], list[str]]:
+def _video_mode() -> bool:
+    """Whether the form paints a video clip (the Photo / Video choice above the upload)."""
+    return st.session_state.get("kind") == "video"
+
+
+def _inputs(source: Optional[Source]) -> tuple[Optional[Picture], Optional[Clip], list[Picture], list[str]]:
     """The two upload boxes with thumbnails; falls back to the tweaked job's pictures (and says
-    so under the box, which cannot show a file it did not receive)."""
+    so under the box, which cannot show a file it did not receive). In video mode the first box
+    takes a clip, and the photo is its first frame (what the preview and the estimate use)."""
     errors: list[str] = []
+    clip: Optional[Clip] = None
     c1, c2 = st.columns(2)
     with c1:
-        up = st.file_uploader(
-            "Your photo",
-            type=IMAGE_TYPES,
-            key="content_upload",
-            max_upload_size=im.UPLOAD_MB,
-            help=f"PNG, JPEG, WebP, ... up to {im.UPLOAD_MB} MB. Its shape is kept.",
+        st.segmented_control(
+            "Paint",
+            list(KINDS),
+            default="picture",
+            format_func=KINDS.__getitem__,
+            key="kind",
+            help=f"A photo, or a short video clip (up to {vio.CLIP_MAX_FRAMES} frames and "
+            f"{vio.CLIP_MAX_SECONDS:g} s), painted frame by frame without flicker.",
         )
-        content = _checked(up.getvalue(), "photo", errors, up.name) if up is not None else None
-        if content is None and up is None and source is not None:
-            content = source.content
-            st.caption(":material/history: The photo of the picture you are tweaking (drop another to replace it):")
-        if content is not None:
-            st.image(media.jpeg(content.key, content.image), caption=f"{content.size[0]} × {content.size[1]} px")
+        if _video_mode():
+            clip = _clip_upload(errors)
+            content = clip.poster if clip is not None else None
+        else:
+            content = _photo_upload(source, errors)
     with c2:
         ups = st.file_uploader(
             "Painting(s) to borrow the style from",
@@ -202,7 +219,53 @@ def _inputs(source: Optional[Source]) -> tuple[Optional[Picture], list[Picture],
             for i, pic in enumerate(styles):
                 # A short name: in a third of the column a long one broke mid-word (".jp / g").
                 cols[i % len(cols)].image(media.jpeg(pic.key, pic.image, 200), caption=_short(pic.name, 14))
-    return content, styles, errors
+    return content, clip, styles, errors
+
+
+def _photo_upload(source: Optional[Source], errors: list[str]) -> Optional[Picture]:
+    """The photo's upload box and thumbnail; the tweaked job's photo when none is dropped."""
+    up = st.file_uploader(
+        "Your photo",
+        type=IMAGE_TYPES,
+        key="content_upload",
+        max_upload_size=im.UPLOAD_MB,
+        help=f"PNG, JPEG, WebP, ... up to {im.UPLOAD_MB} MB. Its shape is kept.",
+    )
+    content = _checked(up.getvalue(), "photo", errors, up.name) if up is not None else None
+    if content is None and up is None and source is not None:
+        content = source.content
+        st.caption(":material/history: The photo of the picture you are tweaking (drop another to replace it):")
+    if content is not None:
+        st.image(media.jpeg(content.key, content.image), caption=f"{content.size[0]} × {content.size[1]} px")
+    return content
+
+
+def _clip_upload(errors: list[str]) -> Optional[Clip]:
+    """The clip's upload box, its first frame and its facts; None (after saying why) if unusable."""
+    up = st.file_uploader(
+        "Your video clip",
+        type=VIDEO_TYPES,
+        key="video_upload",
+        max_upload_size=im.UPLOAD_MB,
+        help=f"MP4, MOV, WebM, ... up to {im.UPLOAD_MB} MB, {vio.CLIP_MAX_FRAMES} frames and "
+        f"{vio.CLIP_MAX_SECONDS:g} s. The sound is kept.",
+    )
+    if up is None:
+        return None
+    try:
+        clip = media.check_clip(up.getvalue(), up.name)
+    except (im.ImageError, vio.VideoError) as e:
+        st.error(str(e))
+        errors.append(str(e))
+        return None
+    info = clip.info
+    sound = ", with sound" if info.has_audio else ""
+    st.image(
+        media.jpeg(clip.poster.key, clip.poster.image),
+        caption=f"{info.width} × {info.height} px, {info.frames} frames, "
+        f"{info.seconds:.1f} s at {float(info.fps):g} fps{sound}",
+    )
+    return clip
 
 
 def _checked(data: bytes, what: str, errors: list[str], filename: str = "") -> Optional[Picture]:
@@ -235,9 +298,12 @@ def _main_controls(
     styles: list[Picture],
     strength0: int,
     source: Optional[Source],
+    *,
+    video: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Strength, colours, blend, size, time. Returns the StyleConfig fields they set, and the
-    choices as made (strength notch, steps or time limit), kept with the job for "tweak"."""
+    choices as made (strength notch, steps or time limit), kept with the job for "tweak".
+    A video offers its smaller sizes, steps for the first frame and for each later one."""
     out: dict[str, Any] = {}
     notes = source.notes if source is not None else {}
     strength = st.select_slider(
@@ -296,16 +362,35 @@ def _main_controls(
             key=prefix + "color_strength",
         )
 
-    sizes = sorted(set(logic.SIZE_CHOICES) | {base.size})
+    sizes = logic.size_choices(base.size, video)
     out["size"] = st.select_slider(
         "Size (long side, pixels)",
         sizes,
-        value=base.size,
-        key=prefix + "size",
+        value=base.size if base.size in sizes else sizes[-1],
+        key=prefix + "size" + (":video" if video else ""),
         help="The picture keeps your photo's shape. Bigger takes longer: twice the size, about four times the time.",
     )
 
     w, h = content.size if content is not None else TYPICAL_PHOTO
+    if video:
+        out["steps"] = st.select_slider(
+            "Steps for the first frame",
+            logic.step_choices(base.steps),
+            value=base.steps,
+            key=prefix + "steps",
+            help="The first frame is painted like a picture.",
+        )
+        later = VideoConfig().steps_later
+        made_video: dict[str, Any] = {"strength": strength, "budget": "Steps", "kind": "video"}
+        made_video["steps_later"] = st.select_slider(
+            "Steps for each later frame",
+            logic.step_choices(later),
+            value=later,
+            key=prefix + "steps_later",
+            help=_field_help(VideoConfig, "steps_later"),
+        )
+        out["preview_every"] = logic.preview_every_for(base.replace(size=out["size"]), w, h, cost=state.step_cost())
+        return out, made_video
     budgets = ["Steps", "Time limit"]
     mode = st.segmented_control(
         "Run for",
@@ -335,6 +420,11 @@ def _main_controls(
         )
     out["preview_every"] = logic.preview_every_for(sized, w, h, cost=cost)
     return out, made
+
+
+def _field_help(cls: type, name: str) -> str:
+    """A config field's own help text (the one place an option is explained)."""
+    return str(next(f for f in dataclasses.fields(cls) if f.name == name).metadata.get("help", ""))
 
 
 def advanced_section(base: StyleConfig, prefix: str) -> tuple[dict[str, Any], list[str]]:
@@ -424,12 +514,27 @@ def _preview(content: Optional[Picture], styles: list[Picture], choice: dict[str
     st.image(img, caption="A rough sketch in a second; the real painting is finer.", width="stretch")
 
 
-def _estimate(config: StyleConfig, content: Optional[Picture], owner: str) -> None:
+def _estimate(
+    config: StyleConfig,
+    content: Optional[Picture],
+    owner: str,
+    clip: Optional[Clip] = None,
+    made: Optional[dict] = None,
+) -> None:
     w, h = content.size if content is not None else TYPICAL_PHOTO
     out_w, out_h = logic.output_size(config, w, h)
     cost, calibration = state.step_cost(), _calibration(owner)
-    seconds = logic.estimate_seconds(config, w, h, calibration, cost)
-    what = f"for a {out_w} × {out_h} px picture, {config.steps} steps"
+    if clip is not None and made is not None:
+        video = VideoConfig(steps_later=made["steps_later"])
+        n = clip.info.frames
+        first, later = logic.estimate_video_seconds(config, video, w, h, n, calibration, cost)
+        seconds = first + (n - 1) * later
+        what = f"for {n} frames of {out_w} × {out_h} px"
+        own = f"the first {logic.format_duration(first)}, then about {logic.format_duration(later)} each"
+    else:
+        seconds = logic.estimate_seconds(config, w, h, calibration, cost)
+        what = f"for a {out_w} × {out_h} px picture, {config.steps} steps"
+        own = ""
     store = state.store()
     ahead = store.ahead()
     if ahead:  # the queue first: with one worker, each picture ahead is painted before yours
@@ -439,7 +544,7 @@ def _estimate(config: StyleConfig, content: Optional[Picture], owner: str) -> No
             f"(about {logic.format_duration(wait)}), then yours ({logic.format_duration(seconds)})."
         )
     else:
-        st.markdown(f"**About {logic.format_duration(seconds)}** {what}.")
+        st.markdown(f"**About {logic.format_duration(seconds)}** {what}" + (f": {own}." if own else "."))
     st.caption(
         "Timed on this computer when the studio started."
         if cost.measured

@@ -91,8 +91,29 @@ def _grid() -> None:
         for col, job in zip(cols, jobs[row : row + COLUMNS]):
             with col:
                 st.html(_CSS + _card(store, job, compact=False))
+                if job.is_video and job.status == "done":
+                    _play_button(store, job)
                 if not job.active:
                     _delete_button(store, job, owner)
+
+
+def _play_button(store: JobStore, job: Job) -> None:
+    """A finished video, to play and download without leaving the gallery."""
+    path = store.video_path(job.id)
+    if path is None:
+        return
+    with st.popover("Play", icon=":material/play_arrow:", width="stretch"):
+        data = media.file_bytes(str(path), media.mtime_ns(path))
+        st.video(data, format="video/mp4")
+        st.download_button(
+            "Download MP4",
+            data,
+            f"painterly-{job.id[:8]}.mp4",
+            "video/mp4",
+            on_click="ignore",
+            key=f"mp4:{job.id}",
+            width="stretch",
+        )
 
 
 def _delete_button(store: JobStore, job: Job, owner: str) -> None:
@@ -139,7 +160,8 @@ def _card(store: JobStore, job: Job, *, compact: bool, current: Optional[str] = 
 
 
 def _picture(store: JobStore, job: Job, side: int) -> tuple[Optional[str], bool]:
-    """(a data: URL, dimmed?): the result, else the latest image, else the photo (dimmed)."""
+    """(a data: URL, dimmed?): the result, else the latest image (a video's latest frame), else the
+    photo (a video's first frame; dimmed)."""
     path = store.result_path(job.id) or store.preview_path(job.id)
     if path is not None:
         return _data_url(media.file_thumbnail(str(path), media.mtime_ns(path), side)), False

@@ -44,7 +44,8 @@ def page(job_id: str) -> None:
             state.go()
         return
     mine = job.owner == owner
-    st.title("Your picture" if mine else "A picture")
+    thing = "video" if job.is_video else "picture"
+    st.title(f"Your {thing}" if mine else f"A {thing}")
     if job.active:
         live(job_id, mine)
         _inputs_row(store, job)
@@ -63,6 +64,9 @@ def live(job_id: str, mine: bool) -> None:
         return
     if job.status == "queued":
         _waiting(store, job, mine)
+        return
+    if job.is_video:
+        _live_video(store, job, mine)
         return
 
     picture, info = st.columns([3, 2], gap="large")
@@ -104,6 +108,47 @@ def live(job_id: str, mine: bool) -> None:
                 st.image(thumbs[0], caption="Getting the painter ready…", width=min(job.width, 720))
             else:
                 st.info("The first image appears after the first steps…")
+
+
+def _live_video(store: JobStore, job: Job, mine: bool) -> None:
+    """A running video: frames done of the clip's, time per frame, ETA, the latest finished frame."""
+    picture, info = st.columns([3, 2], gap="large")
+    with info:
+        st.subheader(STATUS_WORDS["running"] + ("… stopping" if job.cancel_requested else ""))
+        st.progress(job.fraction, text=f"{job.step} of {job.steps} frames finished")
+        now = time.time()
+        since = max(0.0, now - job.updated) if job.updated else 0.0
+        c1, c2, c3 = st.columns(3)
+        c1.metric("Elapsed", logic.format_clock(job.elapsed + since))
+        c2.metric("Remaining", logic.format_clock(logic.remaining_seconds(job, state.step_cost(), now)))
+        c3.metric("Per frame", logic.format_clock(job.frame_seconds), help=_PER_FRAME_HELP)
+        st.caption(logic.video_progress_line(job))
+        if mine:
+            if st.button(
+                "Stop and keep",
+                type="primary",
+                disabled=job.cancel_requested,
+                key="stop",
+                help="End the video at the frames finished so far (at least the first).",
+            ):
+                store.cancel(job.id)
+                st.toast("Stopping; the frames finished so far become your video.")
+        if job.start_step:
+            st.caption(f"Resumed at frame {job.start_step + 1} after an interruption; the frames before were kept.")
+    with picture:
+        path = store.preview_path(job.id)
+        if path is not None:
+            st.image(path.read_bytes(), caption=f"Frame {job.step}, the latest finished", width=job.width)
+        else:
+            inputs = media.job_inputs(store.data_dir, job.id)
+            if inputs is not None:
+                st.image(inputs[0].image, caption="Painting the first frame…", width=min(job.width, 720))
+
+
+_PER_FRAME_HELP = (
+    "The first frame is painted like a picture; each later one starts from the frame before, "
+    "carried along the motion, and needs far fewer steps."
+)
 
 
 def _progress_line(store: JobStore, job: Job) -> str:
@@ -166,7 +211,9 @@ def _wait_line(store: JobStore, job: Job) -> str:
 
 def finished(store: JobStore, job: Job, mine: bool) -> None:
     """The result (or the reason there is none), downloads, settings, tweak and run again."""
-    if job.status == "done":
+    if job.status == "done" and job.is_video:
+        _finished_video(store, job)
+    elif job.status == "done":
         path = store.result_path(job.id)
         if path is None:
             st.error("The picture is marked finished but its file is missing from the data folder.")
@@ -222,11 +269,54 @@ def finished(store: JobStore, job: Job, mine: bool) -> None:
         if job.status == "failed":
             st.error(f"{STATUS_WORDS['failed']}: {job.error or 'no reason was recorded'}")
         else:
-            st.info("This picture was cancelled before it started.")
-        if st.button("Try again with these pictures", type="primary", key="tweak"):
+            st.info(f"This {'video' if job.is_video else 'picture'} was cancelled before it started.")
+        # A video's clip is not brought back into the form: upload it again in Video mode.
+        if not job.is_video and st.button("Try again with these pictures", type="primary", key="tweak"):
             state.go(tweak=job.id)
         _inputs_row(store, job)
     _settings(job)
+
+
+def _finished_video(store: JobStore, job: Job) -> None:
+    """The finished video, playable, with its download, and what it was made from."""
+    path = store.video_path(job.id)
+    if path is None:
+        st.error("The video is marked finished but its file is missing from the data folder.")
+        return
+    note = (
+        f"Stopped after {job.step} of its frames, as you asked."
+        if job.stopped_early
+        else "Every frame, with the sound."
+    )
+    st.success(
+        f"{STATUS_WORDS['done']}: {job.step} frames of {job.width} × {job.height} px in "
+        f"{logic.format_duration(job.elapsed)}. {note}"
+    )
+    data = media.file_bytes(str(path), media.mtime_ns(path))
+    result, side = st.columns([3, 1], gap="large")
+    with result:
+        st.video(data, format="video/mp4")
+    with side:
+        st.download_button(
+            "Download MP4",
+            data,
+            f"painterly-{job.id[:8]}.mp4",
+            "video/mp4",
+            on_click="ignore",
+            key="mp4",
+            width="stretch",
+        )
+        inputs = media.job_inputs(store.data_dir, job.id)
+        if inputs is not None:
+            content, styles = inputs
+            st.image(media.jpeg(content.key, content.image, 360), caption="Your clip's first frame", width="stretch")
+            for i, s in enumerate(styles):
+                st.image(
+                    media.jpeg(s.key, s.image, 360),
+                    caption=f"Painting {i + 1}" if len(styles) > 1 else "Painting",
+                    width="stretch",
+                )
+    _share_link(job)
 
 
 def _before_after(store: JobStore, job: Job, shown: bytes, size: tuple[int, int]) -> None:

@@ -11,7 +11,7 @@ import dataclasses
 import re
 from typing import Any, Iterable, Literal, Optional, Sequence
 
-from ..config import PRESET_HELP, PRESETS, ConfigError, StyleConfig, fields
+from ..config import PRESET_HELP, PRESETS, ConfigError, StyleConfig, VideoConfig, fields
 from ..images import ImageError
 from ..jobs.store import Job, new_id, valid_id
 from ..plan import DEFAULT_STEP_COST, PlanError, RunPlan, StepCost, gb
@@ -104,6 +104,18 @@ TIME_CHOICES: tuple[int, ...] = (15, 30, 60, 120, 300, 600, 1200, 1800)  # secon
 STEP_CHOICES: tuple[int, ...] = (10, 20, 30, 40, 50, 60, 80, 100, 120, 150, 200, 300, 400, 500, 700, 1000, 1500, 2000)
 
 
+# A video's frames are each a picture: the sizes offered stop where a short clip still takes
+# minutes, not hours (README, "Video": 3-5 s a later frame at 256-512 px on a 2-core laptop).
+VIDEO_SIZE_CHOICES: tuple[int, ...] = tuple(s for s in SIZE_CHOICES if s <= 768)
+
+
+def size_choices(current: int, video: bool = False) -> list[int]:
+    """The size slider's notches (a video's are fewer), with ``current`` among them when it fits."""
+    if video:
+        return sorted(set(VIDEO_SIZE_CHOICES) | ({current} if current <= VIDEO_SIZE_CHOICES[-1] else set()))
+    return sorted(set(SIZE_CHOICES) | {current})
+
+
 def step_choices(current: int) -> list[int]:
     """The steps slider's notches, with ``current`` (a preset's or an earlier job's) among them."""
     return sorted(set(STEP_CHOICES) | {current})
@@ -141,6 +153,23 @@ def steps_for_seconds(
     return lo
 
 
+def estimate_video_seconds(
+    config: StyleConfig,
+    video: VideoConfig,
+    width: int,
+    height: int,
+    frames: int,
+    calibration: float = 1.0,
+    cost: StepCost = DEFAULT_STEP_COST,
+) -> tuple[float, float]:
+    """(first frame, each later frame) in seconds: the first runs ``config`` as a picture, the
+    others ``video.later_frames(config)`` at the output size (shot changes would add first frames)."""
+    first = estimate_seconds(config, width, height, calibration, cost)
+    w, h = output_size(config, width, height)
+    later = estimate_seconds(video.later_frames(config), w, h, calibration, cost) if frames > 1 else 0.0
+    return first, later
+
+
 def _fits(config: StyleConfig, width: int, height: int, seconds: float, calibration: float, cost: StepCost) -> bool:
     return estimate_seconds(config, width, height, calibration, cost) <= seconds
 
@@ -172,6 +201,10 @@ def preview_every_for(
 def remaining_seconds(job: Job, cost: StepCost, now: float) -> Optional[float]:
     """Seconds left of a running job, ``now`` (epoch seconds): the plan's figure when its row was
     last written, less the time since, so the clock ticks down between the worker's writes."""
+    if job.is_video:  # the worker's ETA (time per frame times the frames left), ticking down
+        if job.status != "running" or job.eta is None:
+            return None
+        return max(0.0, job.eta - (max(0.0, now - job.updated) if job.updated else 0.0))
     if job.status != "running" or job.step <= 0:
         return None
     try:
@@ -374,10 +407,14 @@ def job_status(job: Job, ahead: Optional[int] = None) -> str:
             return "Stopping"
         return "Waiting: next in line" if not ahead else f"Waiting: {ahead} ahead"
     if job.status == "running":
-        return "Stopping…" if job.cancel_requested else f"Painting: {round(100 * job.fraction)} %"
+        if job.cancel_requested:
+            return "Stopping…"
+        if job.is_video:
+            return f"Painting: frame {min(job.step + 1, job.steps)} of {job.steps}"
+        return f"Painting: {round(100 * job.fraction)} %"
     if job.status == "done":
         if job.stopped_early:
-            return f"Stopped at step {job.step} of {job.steps}"
+            return f"Stopped at {'frame' if job.is_video else 'step'} {job.step} of {job.steps}"
         return f"Finished in {format_duration(job.elapsed)}"
     if job.status == "failed":
         return "Failed"
@@ -387,7 +424,17 @@ def job_status(job: Job, ahead: Optional[int] = None) -> str:
 def job_facts(job: Job, timezone: Optional[str] = None, now: Optional[float] = None) -> str:
     """'256 × 171 px · 2 paintings · today 07:45': what a gallery entry says besides its status."""
     paintings = f"{job.n_styles} paintings" if job.n_styles > 1 else "1 painting"
-    return f"{job.width} × {job.height} px · {paintings} · {format_when(job.created, timezone, now)}"
+    frames = f" · video, {job.steps} frames" if job.is_video else ""
+    return f"{job.width} × {job.height} px{frames} · {paintings} · {format_when(job.created, timezone, now)}"
+
+
+def video_progress_line(job: Job) -> str:
+    """'Frame 3 of 12: step 14 of 20, from frame 2 carried along the motion.' for a running video."""
+    frame = min(job.step + 1, job.steps)
+    if not job.frame_steps:
+        return f"Frame {frame} of {job.steps}: getting ready."
+    how = "the first frame takes the full steps" if job.step == 0 else "from the frame before, carried along the motion"
+    return f"Frame {frame} of {job.steps}: step {job.frame_step} of {job.frame_steps} ({how})."
 
 
 def format_when(epoch: float, timezone: Optional[str] = None, now: Optional[float] = None) -> str:

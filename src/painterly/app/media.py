@@ -1,4 +1,5 @@
-"""Pictures on the page: uploads checked and decoded once, thumbnails, downloads, the instant preview.
+"""Pictures on the page: uploads checked and decoded once, thumbnails, downloads, the instant preview;
+and video clips, checked once (``videoio.check_clip``, the job store's own check).
 
 Decoding is cached by the bytes' SHA-256, so a rerun (every widget change) costs a hash, not
 a decode; the cache holds only small working copies, never the full-size photo.
@@ -6,6 +7,7 @@ a decode; the cache holds only small working copies, never the full-size photo.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ import streamlit as st
 from PIL import Image, ImageOps
 
 from .. import images as im
+from .. import videoio as vio
 
 WORK_SIDE = 1024  # long side of the copy the page works with (thumbnails, the preview)
 THUMB_SIDE = 320
@@ -49,6 +52,38 @@ def _decode(key: str, _data: bytes, name: str) -> tuple[Image.Image, tuple[int, 
     if max(size) > WORK_SIDE:
         img = im.resize_long_side(img, WORK_SIDE)
     return img, size
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One chosen video clip: the bytes as given (the job store checks them again), what it is,
+    and its first frame as the Picture the form previews and estimates with."""
+
+    key: str  # sha256 of data
+    data: bytes
+    info: vio.VideoInfo
+    poster: Picture  # the first frame (its size is the clip's)
+
+
+def check_clip(data: bytes, name: str) -> Clip:
+    """Check an uploaded clip all the way through, or raise VideoError/ImageError (one line)."""
+    im.check_upload_size(data, "video")  # before hashing 50 MB on every rerun
+    key = hashlib.sha256(data).hexdigest()
+    info, first = _check_clip(key, data)
+    return Clip(key, data, info, dataclasses.replace(_picture(first), name=name))
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)
+def _check_clip(key: str, _data: bytes) -> tuple[vio.VideoInfo, Image.Image]:
+    # Keyed by the hash; the check decodes every frame (small), so a rerun must not repeat it.
+    # Errors are not cached: a bad clip fails at ffmpeg's probe, which is quick.
+    return vio.check_clip_bytes(_data, "video")
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def file_bytes(path: str, mtime_ns: int) -> bytes:
+    """A finished video's bytes for the player and the download; ``mtime_ns`` keys a rewrite."""
+    return Path(path).read_bytes()
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)

@@ -12,6 +12,21 @@ Layout of a data directory::
     jobs/<id>/result.png    the finished picture, written once
     jobs/<id>/log.txt       what happened, one line per event
 
+A video job (``kind = 'video'``, ``submit_video``) has instead of the photo::
+
+    jobs/<id>/clip          the uploaded clip, checked (``videoio.check_clip``) but kept as is: the
+                            worker decodes it, and its audio goes into the result unchanged
+    jobs/<id>/content.png   its first frame at the output size (thumbnails, the page's "made from")
+    jobs/<id>/video.json    the VideoConfig of the run
+    jobs/<id>/frames/       000001.png ... each finished frame, kept as it is made (the resume point)
+    jobs/<id>/preview.jpg   the latest finished frame
+    jobs/<id>/result.mp4    the finished video (H.264, the clip's audio), written once
+
+For a video the row's ``step``/``steps`` count frames (finished / in the clip) and
+``checkpoint_step`` is the number of frames kept in ``frames/``, so claiming, resuming,
+"stop and keep" and recovery work as for a picture; the current frame's own step is in
+``frame_step``/``frame_steps``.
+
 Every file is private (0600, folders 0700: owner tokens and pictures are nobody else's) and
 written atomically (``images.write_atomic``: temporary name, fsync, rename), a
 new job's folder is complete before its row exists, and a result is written only by the
@@ -46,7 +61,7 @@ from typing import Iterator, NamedTuple, Optional, Sequence, Union
 from PIL import Image
 
 from .. import images as im
-from ..config import ConfigError, StyleConfig
+from ..config import ConfigError, StyleConfig, VideoConfig
 from ..plan import RunPlan
 from . import health
 
@@ -59,8 +74,10 @@ Upload = Union[bytes, bytearray, Image.Image]
 VIEW_SIDE = 2048
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_NAME = "jobs.sqlite3"
+KINDS = ("picture", "video")
+CLIP, FRAMES, VIDEO_CONFIG, VIDEO_RESULT = "clip", "frames", "video.json", "result.mp4"
 
 # secrets.token_urlsafe(16) gives 22 characters of [A-Za-z0-9_-]; anything else is not an id
 # of ours and must never reach a file path. Job ids and the studio's owner tokens alike.
@@ -134,6 +151,13 @@ _MIGRATIONS: dict[int, str] = {
     3: """
     ALTER TABLE jobs ADD COLUMN precision TEXT NOT NULL DEFAULT '';
     """,
+    # v4: videos. Older rows are pictures; for a video step/steps count frames (see above).
+    4: """
+    ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'picture';
+    ALTER TABLE jobs ADD COLUMN frame_step INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN frame_steps INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN frame_seconds REAL;
+    """,
 }
 
 
@@ -169,6 +193,8 @@ class Job:
 
     Times are Unix epoch seconds. ``step``/``scale``/``loss``/``elapsed``/``eta`` are the
     latest progress (0/None before the first step). ``width``/``height`` are the output size.
+    For a video (``kind == "video"``), ``step``/``steps`` are frames finished / frames in the
+    clip, and ``frame_step``/``frame_steps`` the current frame's optimisation step.
     """
 
     id: str
@@ -197,6 +223,14 @@ class Job:
     start_step: int = 0  # step the latest run started from (> 0 = resumed)
     cancel_requested: bool = False
     precision: str = ""  # what the engine ran in: fp32 | bf16 | fp16 ("" before the first step)
+    kind: str = "picture"  # picture | video
+    frame_step: int = 0  # a video: the current frame's step, of frame_steps
+    frame_steps: int = 0
+    frame_seconds: Optional[float] = None  # a video: seconds per frame after the first (None yet)
+
+    @property
+    def is_video(self) -> bool:
+        return self.kind == "video"
 
     @property
     def active(self) -> bool:
@@ -337,6 +371,18 @@ class JobStore:
         """The job's ``log.txt``, or None."""
         return self._file(job_id, "log.txt")
 
+    def video_path(self, job_id: str) -> Optional[Path]:
+        """A video job's finished video (``result.mp4``), or None until it is done."""
+        return self._file(job_id, VIDEO_RESULT)
+
+    def clip_path(self, job_id: str) -> Optional[Path]:
+        """A video job's uploaded clip, or None."""
+        return self._file(job_id, CLIP)
+
+    def frames_dir(self, job_id: str) -> Path:
+        """The folder of a video job's finished frames (``videoio.frame_name`` names them)."""
+        return self.job_dir(job_id) / FRAMES
+
     # --- the studio's side -----------------------------------------------------------------
 
     def submit(
@@ -377,11 +423,64 @@ class JobStore:
             for i, s in enumerate(style_list)
         ]
         plan.check_paintings(config, [p.size for p in paintings])
+        return self._submit_checked(photo, paintings, config, owner, plan, notes)
+
+    def submit_video(
+        self,
+        clip: Union[bytes, bytearray],
+        styles: Sequence[Upload],
+        config: StyleConfig,
+        owner: str = "",
+        notes: Optional[dict] = None,
+        video: Optional[VideoConfig] = None,
+    ) -> str:
+        """Validate and queue a video job (a short clip, ``videoio.check_clip``); return its id.
+
+        Like ``submit``: the clip is checked all the way through (the studio's own check, again
+        at this boundary) and the paintings re-encoded before anything is queued, so a bad
+        upload raises VideoError or ImageError (ConfigError for settings that do not fit) and
+        leaves no trace. Frames are sized like a picture with ``config`` (``videoio.frame_size``).
+
+        Args:
+            clip: the uploaded video's bytes (any container ffmpeg reads; kept for its audio).
+            video: how frames are chained (``VideoConfig``; its defaults when None).
+        """
+        from .. import videoio as vio
+
+        if not isinstance(config, StyleConfig):
+            raise TypeError(f"config must be a StyleConfig, got {type(config).__name__}")
+        if not isinstance(clip, (bytes, bytearray)):
+            raise TypeError(f"clip must be the uploaded bytes, got {type(clip).__name__}")
+        if not isinstance(owner, str):
+            raise TypeError("owner must be a string")
+        video = video if video is not None else VideoConfig()
+        if not isinstance(video, VideoConfig):
+            raise TypeError(f"video must be a VideoConfig, got {type(video).__name__}")
+        style_list = [styles] if isinstance(styles, (bytes, bytearray, Image.Image)) else list(styles)
+        info, _ = vio.check_clip_bytes(clip)
+        plan = RunPlan.build(config, info.width, info.height, n_styles=len(style_list))
+        paintings = [
+            _load_upload(s, f"style image {i + 1}" if len(style_list) > 1 else "style image")
+            for i, s in enumerate(style_list)
+        ]
+        plan.check_paintings(config, [p.size for p in paintings])
+        return self._submit_checked(None, paintings, config, owner, plan, notes, clip=(bytes(clip), info.frames, video))
+
+    def _submit_checked(
+        self,
+        photo: Optional[Image.Image],
+        paintings: builtins.list[Image.Image],
+        config: StyleConfig,
+        owner: str,
+        plan: RunPlan,
+        notes: Optional[dict],
+        clip: Optional[tuple[bytes, int, VideoConfig]] = None,
+    ) -> str:
         problem = health.disk_problem(self.data_dir)
         if problem is not None:  # keep what room is left for the jobs already queued
             raise OSError(errno.EROFS if problem == health.READ_ONLY else errno.ENOSPC, health.WORDS[problem])
         try:
-            return self._queue(photo, paintings, config, owner, plan, notes)
+            return self._queue(photo, paintings, config, owner, plan, notes, clip)
         except sqlite3.Error as e:
             if health.disk_fault(e):
                 raise health.as_os_error(e) from None
@@ -389,20 +488,33 @@ class JobStore:
 
     def _queue(
         self,
-        photo: Image.Image,
+        photo: Optional[Image.Image],
         paintings: builtins.list[Image.Image],
         config: StyleConfig,
         owner: str,
         plan: RunPlan,
         notes: Optional[dict],
+        clip: Optional[tuple[bytes, int, VideoConfig]] = None,
     ) -> str:
-        """Write a checked job's folder, then its row (``submit``'s second half)."""
+        """Write a checked job's folder, then its row (``submit``'s second half). A video's
+        ``clip`` is (its bytes, its frames, its VideoConfig); its first frame is the photo."""
         width, height = plan.final_size
+        kind, steps, what = "picture", config.steps, f"{config.steps} steps"
 
         job_id = new_id()
         tmp = self.jobs_dir / f".new-{job_id}"
         tmp.mkdir(mode=0o700)
         try:
+            if clip is not None:
+                from ..videoio import read_frames
+
+                data, frames, video = clip
+                kind, steps, what = "video", frames, f"{frames} frames, {config.steps} steps for the first"
+                _write(tmp / CLIP, data)
+                photo = read_frames(tmp / CLIP, (width, height), max_frames=1, name="video")[0]
+                _write(tmp / VIDEO_CONFIG, (json.dumps(video.to_dict(), indent=2, sort_keys=True) + "\n").encode())
+                (tmp / FRAMES).mkdir(mode=0o700)
+            assert photo is not None
             _write(tmp / "content.png", im.encode_image(photo, "PNG"))
             for i, s in enumerate(paintings):
                 _write(tmp / f"style_{i}.png", im.encode_image(s, "PNG"))
@@ -414,14 +526,14 @@ class JobStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        self.log(job_id, f"submitted: {width}x{height}, {config.steps} steps, {len(paintings)} style image(s)")
+        self.log(job_id, f"submitted: {kind}, {width}x{height}, {what}, {len(paintings)} style image(s)")
         now = time.time()
         try:
             with self._tx() as c:
                 c.execute(
                     "INSERT INTO jobs (id, owner, status, config, n_styles, width, height, created, updated, steps,"
-                    " scales)"
-                    " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " scales, kind)"
+                    " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         job_id,
                         owner,
@@ -431,8 +543,9 @@ class JobStore:
                         height,
                         now,
                         now,
-                        config.steps,
+                        steps,
                         len(plan.scales),
+                        kind,
                     ),
                 )
         except BaseException:
@@ -567,6 +680,13 @@ class JobStore:
         except json.JSONDecodeError as e:
             raise ConfigError(f"the job's settings are unreadable ({e})") from None
 
+    def video_config(self, job_id: str) -> VideoConfig:
+        """A video job's VideoConfig, read strictly (ConfigError if this version cannot run it)."""
+        try:
+            return VideoConfig.from_dict(json.loads((self.job_dir(job_id) / VIDEO_CONFIG).read_bytes()))
+        except (OSError, ValueError, TypeError) as e:
+            raise ConfigError(f"the job's video settings are unreadable ({e})") from None
+
     def claim(self, worker: WorkerInfo, lease: float) -> Optional[Job]:
         """Take the oldest queued job for ``worker`` (atomically: no two workers get one job)."""
         now = time.time()
@@ -606,8 +726,14 @@ class JobStore:
         losses: Sequence[tuple[int, float]],
         lease: float,
         precision: str = "",
+        frame_step: int = 0,
+        frame_steps: int = 0,
+        frame_seconds: Optional[float] = None,
     ) -> bool:
         """Write progress and loss points, renew the lease; return True if a stop was asked.
+
+        A video's ``step``/``steps`` are frames (finished / in the clip), with the current
+        frame's step in ``frame_step``/``frame_steps`` and the time per frame in ``frame_seconds``.
 
         Raises LeaseLost if the worker no longer holds the job.
         """
@@ -615,9 +741,26 @@ class JobStore:
         with self._tx() as c:
             row = c.execute(
                 """UPDATE jobs SET step = ?, steps = ?, scale = ?, scales = ?, loss = ?, elapsed = ?, eta = ?,
-                       lease_until = ?, updated = ?, precision = ?
+                       lease_until = ?, updated = ?, precision = ?, frame_step = ?, frame_steps = ?,
+                       frame_seconds = ?
                    WHERE id = ? AND status = 'running' AND worker = ? RETURNING cancel_requested""",
-                (step, steps, scale, scales, loss, elapsed, eta, now + lease, now, precision, job_id, worker.token),
+                (
+                    step,
+                    steps,
+                    scale,
+                    scales,
+                    loss,
+                    elapsed,
+                    eta,
+                    now + lease,
+                    now,
+                    precision,
+                    frame_step,
+                    frame_steps,
+                    frame_seconds,
+                    job_id,
+                    worker.token,
+                ),
             ).fetchone()
             if row is None:
                 raise LeaseLost(job_id)
@@ -693,6 +836,64 @@ class JobStore:
         )
         return True
 
+    def keep_frame(self, job_id: str, worker: WorkerInfo, index: int, img: Image.Image) -> None:
+        """Keep a video's finished frame ``index`` (0-based): its file in ``frames/``, the page's
+        ``preview.jpg``, then the row's count of kept frames (a resume starts after them).
+
+        File first, then the row, as for a checkpoint: a crash between the two leaves one more
+        frame on disk than the row says, which the resume reads anyway (``finished_frames``).
+        """
+        from ..videoio import frame_name
+
+        _write(self.frames_dir(job_id) / frame_name(index), im.encode_image(img, "PNG"))
+        _write(self.job_dir(job_id) / "preview.jpg", im.encode_image(img, "JPEG", quality=90))
+        with self._tx() as c:
+            c.execute(
+                "UPDATE jobs SET checkpoint_step = ?, updated = ? WHERE id = ? AND status = 'running' AND worker = ?",
+                (index + 1, time.time(), job_id, worker.token),
+            )
+            if not c.execute("SELECT changes()").fetchone()[0]:
+                raise LeaseLost(job_id)
+
+    def kept_frames(self, job_id: str) -> builtins.list[Image.Image]:
+        """A video job's finished frames, in order, up to the first missing or unreadable one."""
+        from ..videoio import finished_frames
+
+        return finished_frames(self.frames_dir(job_id))
+
+    def finish_video(
+        self, job_id: str, worker: WorkerInfo, encoded: Path, *, stopped_early: bool, frames: int, elapsed: float
+    ) -> bool:
+        """Put the encoded video (a file in the job's folder) in place as ``result.mp4`` and mark
+        the job done; False (``encoded`` removed, nothing else changed) if the job is not ours.
+
+        The rename happens inside the transaction that checks ownership, as for a picture, so
+        only the one holder of a running job ever writes its result, once. The kept frames go
+        afterwards (the video holds them); ``preview.jpg`` stays as the gallery's frame.
+        """
+        folder = self.job_dir(job_id)
+        now = time.time()
+        with self._tx() as c:
+            row = c.execute("SELECT status, worker FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None or row["status"] != "running" or row["worker"] != worker.token:
+                encoded.unlink(missing_ok=True)
+                return False
+            os.replace(encoded, folder / VIDEO_RESULT)
+            c.execute(
+                """UPDATE jobs SET status = 'done', finished = ?, updated = ?, step = ?, elapsed = ?, eta = 0,
+                       stopped_early = ?, worker = '', lease_until = 0, error = '', checkpoint_step = 0
+                   WHERE id = ?""",
+                (now, now, frames, elapsed, int(stopped_early), job_id),
+            )
+        shutil.rmtree(folder / FRAMES, ignore_errors=True)
+        self.log(
+            job_id,
+            f"done: {frames} frames"
+            + (" (stopped early, as asked)" if stopped_early else "")
+            + f" after {elapsed:.1f} s",
+        )
+        return True
+
     def fail(self, job_id: str, worker: WorkerInfo, reason: str) -> bool:
         """Mark the worker's job failed with a human-readable reason."""
         with self._tx() as c:
@@ -745,7 +946,7 @@ class JobStore:
         host = socket.gethostname()
         rows = (
             self._conn()
-            .execute("SELECT id, worker, worker_host, worker_pid, lease_until FROM jobs WHERE status = 'running'")
+            .execute("SELECT id, worker, worker_host, worker_pid, lease_until, kind FROM jobs WHERE status = 'running'")
             .fetchall()
         )
         dead = [
@@ -772,9 +973,14 @@ class JobStore:
                 else:
                     _release(c, r["id"], "queued")
                     ck = cur["checkpoint_step"]
-                    message = f"worker {r['worker']} stopped at step {cur['step']}; queued again to resume " + (
-                        f"from the checkpoint at step {ck}" if ck else "from the start (no checkpoint yet)"
-                    )
+                    if r["kind"] == "video":
+                        message = f"worker {r['worker']} stopped with {ck} frame(s) kept; queued again to resume " + (
+                            f"at frame {ck + 1}" if ck else "from the first frame"
+                        )
+                    else:
+                        message = f"worker {r['worker']} stopped at step {cur['step']}; queued again to resume " + (
+                            f"from the checkpoint at step {ck}" if ck else "from the start (no checkpoint yet)"
+                        )
             # A worker killed mid-write leaves its half-written temporary file (the rename
             # never happened, so the real file is intact); tidy it away.
             folder = self.job_dir(r["id"])

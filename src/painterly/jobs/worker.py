@@ -180,64 +180,18 @@ def run_job(
     """
     import torch
 
-    from ..stylize import stylize
-
-    engine = engine if engine is not None else stylize
     stop = stop if stop is not None else threading.Event()
     heartbeat = _Heartbeat(store, job.id, worker, lease)
     heartbeat.start()
     threads_before = torch.get_num_threads()
     clock0 = time.monotonic()
     try:
-        try:
-            content, styles = store.inputs(job.id)
-        except ImageError as e:
-            store.fail(job.id, worker, f"the job's input images cannot be read ({e})")
-            return "failed"
-        config = store.run_config(job.id)
-        resume = store.checkpoint(job.id)
-        start_img, start_step = resume if resume is not None else (None, 0)
-        attempt = f"attempt {job.attempts}" if job.attempts > 1 else "first attempt"
-        if resume is not None and (job.cancel_requested or start_step >= config.steps):
-            # Stopped (or complete) while waiting to resume: the checkpoint is the picture.
-            assert start_img is not None
-            store.finish(
-                job.id, worker, start_img, stopped_early=start_step < config.steps, step=start_step, elapsed=job.elapsed
-            )
-            return "done"
-        if start_step:
-            store.log(job.id, f"resuming from the checkpoint at step {start_step}/{config.steps} ({attempt})")
-        else:
-            store.log(job.id, f"started by {worker.token} ({attempt})")
+        if job.is_video:
+            from .videojob import run_video
 
-        plan = RunPlan.build(config, *content.size, n_styles=len(styles))
-        tracker = _Tracker(
-            store,
-            job,
-            worker,
-            stop,
-            plan,
-            lease=lease,
-            checkpoint_every=checkpoint_every,
-            clock0=clock0,
-            resumed_at=start_step,
-        )
-        image = engine(content, styles, config, on_progress=tracker, init_image=start_img, start_step=start_step)
-        tracker.flush()
-        elapsed = tracker.elapsed()
-        if tracker.stopping:
-            # Worker shutdown: keep the image as the checkpoint and give the job back.
-            if tracker.last_step > start_step:
-                store.save_checkpoint(job.id, worker, image, tracker.last_step)
-            store.requeue(job.id, worker, f"the worker stopped at step {tracker.last_step}; it will resume there")
-            return "queued"
-        stopped_early = tracker.cancelled and tracker.last_step < config.steps
-        if not store.finish(
-            job.id, worker, image, stopped_early=stopped_early, step=tracker.last_step, elapsed=elapsed
-        ):
-            store.log(job.id, f"{worker.token}: the job was handed on meanwhile; this run's result is dropped")
-            return "lost"
-        return "done"
+            # Frames run in this process whatever the executor (stylize_video chains them here).
+            return run_video(store, job, worker, stop=stop, lease=lease, clock0=clock0)
+        return _run_picture(store, job, worker, stop, lease, checkpoint_every, engine, clock0)
     except KeyboardInterrupt:
         # Ctrl-C in a program calling run_worker directly: hand the job back, then stop.
         store.requeue(job.id, worker, "interrupted; it will resume from its last checkpoint")
@@ -257,6 +211,69 @@ def run_job(
     finally:
         heartbeat.halt()
         torch.set_num_threads(threads_before)  # a job's config.threads must not leak into the next
+
+
+def _run_picture(
+    store: JobStore,
+    job: Job,
+    worker: WorkerInfo,
+    stop: threading.Event,
+    lease: float,
+    checkpoint_every: float,
+    engine: Optional[Engine],
+    clock0: float,
+) -> str:
+    """``run_job``'s work for a picture: resume from the checkpoint, run, finish or hand back."""
+    from ..stylize import stylize
+
+    engine = engine if engine is not None else stylize
+    try:
+        content, styles = store.inputs(job.id)
+    except ImageError as e:
+        store.fail(job.id, worker, f"the job's input images cannot be read ({e})")
+        return "failed"
+    config = store.run_config(job.id)
+    resume = store.checkpoint(job.id)
+    start_img, start_step = resume if resume is not None else (None, 0)
+    attempt = f"attempt {job.attempts}" if job.attempts > 1 else "first attempt"
+    if resume is not None and (job.cancel_requested or start_step >= config.steps):
+        # Stopped (or complete) while waiting to resume: the checkpoint is the picture.
+        assert start_img is not None
+        store.finish(
+            job.id, worker, start_img, stopped_early=start_step < config.steps, step=start_step, elapsed=job.elapsed
+        )
+        return "done"
+    if start_step:
+        store.log(job.id, f"resuming from the checkpoint at step {start_step}/{config.steps} ({attempt})")
+    else:
+        store.log(job.id, f"started by {worker.token} ({attempt})")
+
+    plan = RunPlan.build(config, *content.size, n_styles=len(styles))
+    tracker = _Tracker(
+        store,
+        job,
+        worker,
+        stop,
+        plan,
+        lease=lease,
+        checkpoint_every=checkpoint_every,
+        clock0=clock0,
+        resumed_at=start_step,
+    )
+    image = engine(content, styles, config, on_progress=tracker, init_image=start_img, start_step=start_step)
+    tracker.flush()
+    elapsed = tracker.elapsed()
+    if tracker.stopping:
+        # Worker shutdown: keep the image as the checkpoint and give the job back.
+        if tracker.last_step > start_step:
+            store.save_checkpoint(job.id, worker, image, tracker.last_step)
+        store.requeue(job.id, worker, f"the worker stopped at step {tracker.last_step}; it will resume there")
+        return "queued"
+    stopped_early = tracker.cancelled and tracker.last_step < config.steps
+    if not store.finish(job.id, worker, image, stopped_early=stopped_early, step=tracker.last_step, elapsed=elapsed):
+        store.log(job.id, f"{worker.token}: the job was handed on meanwhile; this run's result is dropped")
+        return "lost"
+    return "done"
 
 
 def _pause(store: JobStore, job_id: str, worker: WorkerInfo, stop: threading.Event) -> None:
