@@ -138,7 +138,8 @@ def _live_video(store: JobStore, job: Job, mine: bool) -> None:
     with picture:
         path = store.preview_path(job.id)
         if path is not None:
-            st.image(path.read_bytes(), caption=f"Frame {job.step}, the latest finished", width=job.width)
+            width = min(job.width, VIEW_SIDE)
+            st.image(path.read_bytes(), caption=f"Frame {job.step}, the latest finished", width=width)
         else:
             inputs = media.job_inputs(store.data_dir, job.id)
             if inputs is not None:

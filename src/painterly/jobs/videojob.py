@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Optional
 
 from ..images import ImageError
 from .store import Job, JobStore, WorkerInfo
-from .worker import FLUSH_EVERY  # progress writes as often as a picture's
+from .worker import FLUSH_EVERY, RunTracker  # progress writes as often as a picture's
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -98,7 +98,7 @@ def _tidy(store: JobStore, job: Job) -> None:
         leftover.unlink(missing_ok=True)
 
 
-class _VideoTracker:
+class _VideoTracker(RunTracker):
     """The ``on_progress`` callback of a video run: writes progress (in frames) and reads stops."""
 
     def __init__(
@@ -112,19 +112,13 @@ class _VideoTracker:
         clock0: float,
         kept: int,
     ) -> None:
-        self.store, self.job, self.worker, self.stop, self.lease = store, job, worker, stop, lease
-        self.clock0 = clock0
-        self.base_elapsed = job.elapsed  # work done by earlier attempts
+        super().__init__(store, job, worker, stop, lease=lease, clock0=clock0)
         self.latest: Optional[VideoProgress] = None
         self.scale, self.scales, self.loss, self.precision = 0, 0, 0.0, ""
         self.frame_step = self.frame_steps = 0
         self.kept = kept
         self.last_flush = 0.0
-        self.cancelled = job.cancel_requested  # the user asked to stop and keep
-        self.stopping = False  # the worker is shutting down
-
-    def elapsed(self) -> float:
-        return self.base_elapsed + time.monotonic() - self.clock0
+        self.cancelled = job.cancel_requested  # asked before the worker took it up again
 
     def flush(self) -> None:
         """Write the latest progress; note a stop request."""

@@ -309,8 +309,25 @@ def failure_reason(e: BaseException, job: Job) -> str:
     return f"{type(e).__name__}: {text}"
 
 
-class _Tracker:
-    """The ``on_progress`` callback of one run: writes progress, previews, checkpoints; stops."""
+class RunTracker:
+    """What the ``on_progress`` callback of a run keeps, a picture's or a video's: the job, its
+    worker and lease, its clock across attempts, and whether it is asked to stop."""
+
+    def __init__(
+        self, store: JobStore, job: Job, worker: WorkerInfo, stop: threading.Event, *, lease: float, clock0: float
+    ) -> None:
+        self.store, self.job, self.worker, self.stop, self.lease = store, job, worker, stop, lease
+        self.clock0 = clock0
+        self.base_elapsed = job.elapsed  # work done by earlier attempts
+        self.cancelled = False  # the user asked to stop and keep
+        self.stopping = False  # the worker is shutting down
+
+    def elapsed(self) -> float:
+        return self.base_elapsed + time.monotonic() - self.clock0
+
+
+class _Tracker(RunTracker):
+    """The ``on_progress`` callback of one picture: writes progress, previews, checkpoints; stops."""
 
     def __init__(
         self,
@@ -325,20 +342,13 @@ class _Tracker:
         clock0: float,
         resumed_at: int,
     ) -> None:
-        self.store, self.job, self.worker, self.stop, self.plan = store, job, worker, stop, plan
-        self.lease, self.checkpoint_every = lease, checkpoint_every
-        self.clock0 = clock0
-        self.base_elapsed = job.elapsed  # work done by earlier attempts
+        super().__init__(store, job, worker, stop, lease=lease, clock0=clock0)
+        self.plan, self.checkpoint_every = plan, checkpoint_every
         self.pending: list[tuple[int, float]] = []
         self.last_step = resumed_at
         self.last_flush = self.last_preview = 0.0
         self.last_checkpoint = time.monotonic()
         self.progress: Optional[Progress] = None
-        self.cancelled = False  # the user asked to stop and keep
-        self.stopping = False  # the worker is shutting down
-
-    def elapsed(self) -> float:
-        return self.base_elapsed + time.monotonic() - self.clock0
 
     def flush(self) -> None:
         """Write the latest progress and loss points; note a stop request."""
