@@ -334,3 +334,22 @@ def test_cli_plan_prints_and_runs_nothing(tmp_path, capsys):
     assert not out.exists()
     assert main(["stylize", str(photo), str(photo), "-o", str(out), "--size", "8192", "--max-memory", "6GB"]) == 1
     assert "the largest size that fits" in capsys.readouterr().err and not out.exists()
+
+
+def test_the_time_counts_block_modes_extra_work():
+    # A 4096 px print under 6 GB runs its full-size scale in blocks: each step does more work than
+    # a whole-image step (the overlaps, a statistics pass). The ETA once left that out and said
+    # 14 min for a run of 31 (benchmarks/RESULTS.md, "Prints").
+    from painterly.plan import StepCost
+
+    cfg = StyleConfig(size=4096, max_memory="6GB")
+    plan = RunPlan.build(cfg, 4096, 2725)
+    factors = plan.memory(cfg).step_factors()
+    assert factors[0] == 1.0 and factors[-1] > 1.5  # the coarse scales whole, the print in blocks
+    cost = StepCost(overhead=0.01, per_mp=2.0, precision="fp32", setup=0.0)
+    whole = [cost.step_seconds(cfg, w, h) for (w, h), _ in plan.scales]
+    assert plan.step_costs(cfg, cost) == pytest.approx([t * k for t, k in zip(whole, factors)])
+    total = plan.estimate(cfg, cost)
+    assert total == pytest.approx(sum(n * t * k for (_, n), t, k in zip(plan.scales, whole, factors)))
+    assert total > 1.3 * sum(n * t for (_, n), t in zip(plan.scales, whole))
+    assert plan.remaining(cfg, cost, 0, 0.0) == pytest.approx(total)  # before any step: the estimate

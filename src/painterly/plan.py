@@ -14,6 +14,7 @@ field, alignment, the tiles) is decided here too, and ``blocks.py`` runs what it
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
@@ -196,9 +197,14 @@ class RunPlan:
         """Seconds for the whole run, given the cost of one step at a (width, height)."""
         return sum(n * step_seconds(w, h) for (w, h), n in self.scales)
 
+    def step_costs(self, config: StyleConfig, cost: StepCost = DEFAULT_STEP_COST) -> tuple[float, ...]:
+        """Seconds of one step at each scale by ``cost``, with block mode's extra work where the
+        memory plan runs the scale in blocks (a print's full-size scale: 2x and more)."""
+        return _step_costs(self, config, cost)
+
     def estimate(self, config: StyleConfig, cost: StepCost = DEFAULT_STEP_COST) -> float:
         """Seconds for the whole run, setup included, by ``cost``."""
-        return cost.setup + self.seconds(lambda w, h: cost.step_seconds(config, w, h))
+        return cost.setup + sum(n * t for (_, n), t in zip(self.scales, self.step_costs(config, cost)))
 
     def remaining(self, config: StyleConfig, cost: StepCost, step: int, elapsed: float) -> float:
         """Seconds left after ``step`` steps that took ``elapsed`` seconds (setup included): the
@@ -213,8 +219,7 @@ class RunPlan:
         done = cost.setup
         left = 0.0
         count = 0
-        for (w, h), n in self.scales:
-            t = cost.step_seconds(config, w, h)
+        for (_, n), t in zip(self.scales, self.step_costs(config, cost)):
             k = min(n, max(0, step - count))
             done, left, count = done + k * t, left + (n - k) * t, count + n
         prior = 0.2 * (done + left)
@@ -227,6 +232,16 @@ class RunPlan:
         if budget is None:
             budget = parse_bytes(config.max_memory) if config.max_memory else default_budget()
         return memory_plan(config, self.scales, budget)
+
+
+@functools.lru_cache(maxsize=64)  # asked at every progress write; the memory plan is not free
+def _step_costs(plan: RunPlan, config: StyleConfig, cost: StepCost) -> tuple[float, ...]:
+    whole = [cost.step_seconds(config, w, h) for (w, h), _ in plan.scales]
+    try:
+        factors = plan.memory(config).step_factors()
+    except PlanError:  # refused before it runs; the estimate of the whole-image work stands
+        return tuple(whole)
+    return tuple(t * k for t, k in zip(whole, factors))
 
 
 # --- the memory plan (issue 10: prints) --------------------------------------------------------
@@ -432,15 +447,19 @@ class MemoryPlan:
         new = ScaleMemory(s.size, s.steps, block, n, predict_peak(config, s.size, s.steps, block))
         return MemoryPlan(self.budget, self.halo, self.align, self.scales[:scale] + (new,) + self.scales[scale + 1 :])
 
+    def step_factors(self) -> tuple[float, ...]:
+        """Each scale's step cost relative to a whole-image step at its size (1 when whole)."""
+        return tuple(self.block_cost(s) if s.block else 1.0 for s in self.scales)
+
     def lines(self, seconds: Optional[Callable[[int, int], float]] = None) -> list[str]:
         """The plan in words, one line per scale (``seconds``: a step's cost at (w, h), whole)."""
         out = [f"memory budget {gb(self.budget)}, predicted peak {gb(self.peak)}"]
         total = 0.0
-        for i, s in enumerate(self.scales, 1):
+        for i, (s, factor) in enumerate(zip(self.scales, self.step_factors()), 1):
             mode = f"blocks of {s.block} px ({s.tiles} blocks, overlap {self.halo} px)" if s.block else "whole image"
             line = f"scale {i}: {s.size[0]}x{s.size[1]}, {s.steps} steps, {mode}, peak {gb(s.peak)}"
             if seconds is not None:
-                t = s.steps * seconds(*s.size) * (self.block_cost(s) if s.block else 1.0)
+                t = s.steps * seconds(*s.size) * factor
                 total += t
                 line += f", about {t:.0f} s"
             out.append(line)
