@@ -11,8 +11,10 @@ their job's page every few seconds until it is finished. Measured per browser: t
 (page load until the form's "Paint it" button is on screen), each reload of the job page (until
 its heading is on screen), the estimate the page showed and the job's actual time (submit to
 finished, from the job store); and in the server's log, the "fragment ... does not exist anymore"
-lines. Writes results/load.json and prints a table for RESULTS.md. Bounded: 8 browsers at most,
-localhost only, each variant stopped after ``--limit`` seconds.
+lines. From each browser's websocket frames (its BackMsgs): the timed reruns it sent (fragment
+timers), its requests for upload URLs, and the websockets it opened before submitting (more than
+one: it reconnected while choosing). Writes results/load.json and prints a table for RESULTS.md.
+Bounded: 8 browsers at most, localhost only, each variant stopped after ``--limit`` seconds.
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ async def _person(i: int, browser: Any, url: str, steps: int, limit: float, t_st
     out: dict[str, Any] = {"browser": i, "reloads": []}
     ctx = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await ctx.new_page()
+    frames = {"timed_reruns": 0, "url_requests": 0, "sockets": 0}
+    page.on("websocket", lambda ws: _watch(ws, frames))
     page.set_default_timeout(180_000)
     try:
         t0 = time.perf_counter()
@@ -125,6 +129,7 @@ async def _person(i: int, browser: Any, url: str, steps: int, limit: float, t_st
         await estimate.wait_for()
         out["estimate_text"] = await estimate.inner_text()
         await _settle(page)
+        out["sockets_before_submit"] = frames["sockets"]
         await page.get_by_role("button", name="Paint it").click()
         await page.wait_for_url(re.compile(r"[?&]job=[A-Za-z0-9_-]{16,}"))
         out["submitted"] = time.time()
@@ -143,8 +148,29 @@ async def _person(i: int, browser: Any, url: str, steps: int, limit: float, t_st
         with contextlib.suppress(Exception):  # what the page said when it got stuck
             out["page"] = (await page.locator("[data-testid=stMain]").inner_text(timeout=5000))[:600]
     finally:
+        out.setdefault("sockets_before_submit", frames["sockets"])
+        out.update(frames)
         await ctx.close()
     return out
+
+
+def _watch(ws: Any, frames: dict[str, int]) -> None:
+    """Count what this browser sends on ``ws``: timed reruns, requests for upload URLs."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    def sent(payload: Any) -> None:
+        if not isinstance(payload, bytes):
+            return
+        with contextlib.suppress(Exception):
+            msg = BackMsg.FromString(payload)
+            kind = msg.WhichOneof("type")
+            if kind == "rerun_script" and msg.rerun_script.is_auto_rerun:
+                frames["timed_reruns"] += 1
+            elif kind == "file_urls_request":
+                frames["url_requests"] += 1
+
+    frames["sockets"] += 1
+    ws.on("framesent", sent)
 
 
 def _seconds(text: str) -> float:
@@ -196,7 +222,9 @@ def run_variant(name: str, src: Path, n: int, steps: int, limit: float, work: Pa
     proc = _start_studio(src, data, port, log, EXTRA.get(name, ""))
     try:
         cpu0, own0 = _cpu_seconds(proc), _reaped_cpu()
+        t0 = time.monotonic()
         people = asyncio.run(_crowd(f"http://127.0.0.1:{port}/", n, steps, limit))
+        seconds = time.monotonic() - t0
         cpu = {k: round(v - cpu0.get(k, 0.0), 1) for k, v in _cpu_seconds(proc).items()}
         cpu["browsers"] = round(_reaped_cpu() - own0, 1)  # Chromium and Playwright's driver, exited by now
     finally:
@@ -219,6 +247,8 @@ def run_variant(name: str, src: Path, n: int, steps: int, limit: float, work: Pa
         "variant": name,
         "people": people,
         "cpu_seconds": cpu,  # while the browsers ran: the web server's, the workers'
+        "seconds": round(seconds, 1),
+        "timed_reruns_per_s": round(sum(p.get("timed_reruns", 0) for p in people) / seconds, 2),
         "fragment_warnings": text.count("does not exist anymore"),
         # upload replies a starting run would have dropped (the stuck Paint it), kept (app/serve.py)
         "replies_kept": sum(int(m) for m in re.findall(r"kept (\d+) upload reply", text)),
@@ -236,8 +266,8 @@ def table(results: list[dict[str, Any]]) -> str:
     rows = [
         "| variant | first render, median / max (s) | job-page reload, median / max (s) | reloads "
         "| estimate shown (s) | actual, submit to finished (s) | run alone (s) | finished | stuck "
-        "| CPU s: server / workers / browsers | upload replies kept | fragment warnings |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| CPU s: server / workers / browsers | timed reruns / s | upload replies kept | fragment warnings |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         ppl = r["people"]
@@ -255,7 +285,7 @@ def table(results: list[dict[str, Any]]) -> str:
         cpu_text = " / ".join(f"{cpu.get(k, 0):.0f}" for k in ("server", "worker", "browsers"))
         rows.append(
             f"| {r['variant']} | {_stats(renders)} | {_stats(reloads)} | {len(reloads)} | {est_text} | {act_text} "
-            f"| {run_text} | {done}/{len(ppl)} | {stuck} | {cpu_text} "
+            f"| {run_text} | {done}/{len(ppl)} | {stuck} | {cpu_text} | {r.get('timed_reruns_per_s', '-')} "
             f"| {r.get('replies_kept', 0)} | {r['fragment_warnings']} |"
         )
     return "\n".join(rows)

@@ -781,3 +781,94 @@ def test_the_wait_shares_the_queue_among_the_workers() -> None:
     # A running picture still setting up (no step yet) holds its worker for the rest of its plan.
     setting_up = job("running", started=now - 2)
     assert logic.planned_seconds(setting_up, cost, now) == pytest.approx(full - 2)
+
+
+# --- issue 15: one timer per page, as rare as what it shows ---------------------------------------
+
+
+@pytest.fixture
+def timers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float | None]]:
+    """The timers the page's runs ask the browser for: (fragment id, seconds; None: stop)."""
+    from streamlit.runtime.scriptrunner_utils.script_run_context import ScriptRunContext
+
+    told: list[tuple[str, float | None]] = []
+    enqueue = ScriptRunContext.enqueue
+
+    def recording(self, msg) -> None:  # type: ignore[no-untyped-def]
+        if msg.WhichOneof("type") == "auto_rerun":
+            told.append((msg.auto_rerun.fragment_id, msg.auto_rerun.interval))
+        elif msg.WhichOneof("type") == "stop_auto_rerun":
+            told.extend((f, None) for f in msg.stop_auto_rerun.fragment_ids)
+        enqueue(self, msg)
+
+    monkeypatch.setattr(ScriptRunContext, "enqueue", recording)
+    return told
+
+
+def test_a_job_page_has_one_timer_while_the_job_is_live_and_none_after(
+    home: Path, store: JobStore, content_img, style_img, timers
+) -> None:
+    from painterly.app import live
+
+    owner = "a-browser-token-0006"
+    job_id = store.submit(png(content_img), [png(style_img)], preset("draft", **TINY), owner=owner)
+    at = app(job=job_id, me=owner)  # queued: one timer, every few seconds (not the sidebar's, not the banner's)
+    assert not at.exception and any("Yours is next" in t for t in texts(at, "info"))
+    assert [s for _, s in timers] == [live.QUEUED]
+    timers.clear()
+    worker = _running(store, job_id, 2, 4)
+    at.run()  # running: the same one timer, every second
+    assert at.get("progress")[0].proto.value == 50
+    assert [s for _, s in timers] == [live.RUNNING]
+    timers.clear()
+    assert store.finish(job_id, worker, content_img, stopped_early=False, step=4, elapsed=4.0)
+    at.run()  # finished: nothing on the page changes any more, so no timer at all
+    assert not at.exception and any(t.startswith("Finished: ") for t in texts(at, "success"))
+    assert timers == []
+    # The form's page with nothing of this browser's live, and the gallery page: no timer either.
+    at = app(me=owner)
+    at = app(me=owner, view="pictures")
+    assert not at.exception and timers == []
+
+
+def test_a_live_look_that_finds_nothing_new_still_draws_and_looks_again_later(
+    home: Path, store: JobStore, content_img, style_img, timers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from painterly.app import live
+
+    owner = "a-browser-token-0007"
+    job_id = store.submit(png(content_img), [png(style_img)], preset("draft", **TINY), owner=owner)
+    worker = _running(store, job_id, 2, 4)
+    at = app(job=job_id, me=owner)
+    for _ in range(2):  # the worker wrote nothing since: the page is drawn as it was
+        at.run()
+        assert at.get("progress")[0].proto.value == 50  # (Streamlit clears what a run does not draw)
+    assert [s for _, s in timers] == [live.RUNNING, live.RUNNING, live.RUNNING_IDLE]
+    store.record_progress(
+        job_id, worker, step=3, steps=4, scale=1, scales=1, loss=4.0, elapsed=4.0, eta=1.0, losses=[], lease=60
+    )
+    at.run()  # something new: back to every second
+    assert at.get("progress")[0].proto.value == 75 and timers[-1][1] == live.RUNNING
+
+    # Within the fragment's own reruns (the browser's timer), the browser is told only of a change.
+    class Run:
+        fragment_ids_this_run = ["f"]
+        sent: list = []
+
+        def enqueue(self, msg) -> None:  # type: ignore[no-untyped-def]
+            self.sent.append(msg.WhichOneof("type"))
+
+    looks: dict = {}
+    monkeypatch.setattr(live, "_looks", lambda: looks)
+    monkeypatch.setattr(live, "_fragment_id", lambda: "f")
+    monkeypatch.setattr("streamlit.runtime.scriptrunner_utils.script_run_context.get_script_run_ctx", Run)
+    for seen, told in [("a", None), ("a", None), ("a", "auto_rerun"), ("a", None), ("b", "auto_rerun")]:
+        looks.setdefault("f", (None, 0, live.RUNNING))
+        Run.sent.clear()
+        live.every(live.period("running", live.look(seen)))
+        assert Run.sent == ([told] if told else [])
+    Run.sent.clear()
+    live.every(None)  # the job ended: the timer is stopped
+    assert Run.sent == ["stop_auto_rerun"]
+    assert live.period("done", 0) is None and live.period("failed", 5) is None
+    assert live.period("queued", 0) == live.QUEUED and live.period("queued", 2) == live.QUEUED_IDLE

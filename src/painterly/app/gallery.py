@@ -1,5 +1,6 @@
 """ "My pictures": this browser's jobs, newest first: the latest in the sidebar, all of them on
-their own page (``?view=pictures``), both live while a job runs.
+their own page (``?view=pictures``), both live while a job runs (each page has one live part:
+the entries on the form's page, the grid on this page; a job's page follows its job).
 
 The list is the JobStore's ``list(owner)`` for this visit's owner token (the link's, else this
 browser's cookie: ``state.owner``), so another browser never sees these. Each entry is a link
@@ -16,11 +17,12 @@ from typing import Optional
 import streamlit as st
 
 from ..jobs import Job, JobStore
+from . import live as timer
 from . import logic, media, state
 
 SIDEBAR_SHOWN = 6
 PAGE_SHOWN = 60
-LIVE_EVERY = 2.0  # seconds between redraws while one of the pictures is queued or running
+LIVE_EVERY = 2.0  # seconds between redraws at the quickest, while one of the pictures is running
 COLUMNS = 4
 
 _CSS = """<style>
@@ -57,14 +59,32 @@ def sidebar(current: Optional[str], view: Optional[str]) -> None:
         if not jobs:
             st.caption("Your pictures appear here. This browser remembers them; the link with me= opens them anywhere.")
             return
-        live = any(j.active for j in jobs)
-        st.fragment(_sidebar_entries, run_every=LIVE_EVERY if live else None)(current)
+        if current or view or not any(j.active for j in jobs):  # the page's own live part, or none
+            _sidebar_entries(current, jobs)
+        else:
+            _live_entries(current)
 
 
-def _sidebar_entries(current: Optional[str]) -> None:
-    store, owner = state.store(), state.owner()
-    cards = [_card(store, job, compact=True, current=current) for job in store.list(owner, limit=SIDEBAR_SHOWN)]
+def _sidebar_entries(current: Optional[str], jobs: list[Job]) -> None:
+    store = state.store()
+    cards = [_card(store, job, compact=True, current=current) for job in jobs]
     st.html(_CSS + "".join(f'<div style="margin-bottom:6px">{c}</div>' for c in cards))
+
+
+@st.fragment  # its timer is set from inside, by what it saw (_follow)
+def _live_entries(current: Optional[str]) -> None:
+    jobs = state.store().list(state.owner(), limit=SIDEBAR_SHOWN)
+    _follow(jobs)
+    _sidebar_entries(current, jobs)
+
+
+def _follow(jobs: list[Job]) -> None:
+    """Look again in LIVE_EVERY s while one of ``jobs`` runs, a few seconds while they only
+    wait, later when nothing changed since the last look; not at all when none is live."""
+    status = next((s for s in ("running", "queued") if any(j.status == s for j in jobs)), "done")
+    seen = tuple((j.id, j.status, j.updated) for j in jobs)
+    seconds = timer.period(status, timer.look(seen))
+    timer.every(None if seconds is None else max(LIVE_EVERY, seconds))
 
 
 def page() -> None:
@@ -79,13 +99,16 @@ def page() -> None:
         "This browser remembers your pictures. To open them in another browser, use this page's "
         "link (it holds your key, me=...); to show one picture to someone, send its own page's share link."
     )
-    live = any(j.active for j in jobs)
-    st.fragment(_grid, run_every=LIVE_EVERY if live else None)()
+    if any(j.active for j in jobs):
+        st.fragment(_grid)()  # the page's one live part; its timer is set from inside (_follow)
+    else:
+        _grid()
 
 
 def _grid() -> None:
     store, owner = state.store(), state.owner()
     jobs = store.list(owner, limit=PAGE_SHOWN)
+    _follow(jobs)  # nothing outside a fragment: no timer
     for row in range(0, len(jobs), COLUMNS):
         cols = st.columns(COLUMNS, gap="medium")
         for col, job in zip(cols, jobs[row : row + COLUMNS]):

@@ -1,8 +1,10 @@
 """The banner at the top of every page: the disk is full or read-only, or the painter keeps
 stopping. A state of the machine, said plainly, while the page keeps working.
 
-It redraws itself every ``EVERY`` seconds, so a person watching a job sees the disk fill up or
-the workers stop (and the banner go when things are well again) without reloading.
+It has no timer of its own: a page with something live (a job's page while it runs or waits)
+draws it inside its one live fragment, so a person watching a job sees the disk fill up or the
+workers stop (and the banner go when things are well again) without reloading; elsewhere it is
+drawn at each run of the page.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ import streamlit as st
 
 from ..jobs import health
 from . import errors, launcher, logic, state
-
-EVERY = 5.0  # seconds between looks: a statvfs and a small file read per browser
 
 ADVICE = {
     health.FULL: "free some space on the server's disk",
@@ -51,7 +51,6 @@ def lines(problem: str | None, status: dict | None) -> list[tuple[str, str]]:
     return out
 
 
-@st.fragment(run_every=EVERY)
 @errors.guard()
 def banner() -> None:
     """Draw the banners that apply now (nothing when all is well)."""

@@ -1,8 +1,10 @@
 """The page of one job: waiting, then watching it form, then the result.
 
-While the job is queued or running, a fragment redraws itself every second from the job
-store (the worker is another process; nothing here runs in a thread). When the job ends,
-the fragment asks for one full rerun, which draws the finished page without the timer.
+While the job is queued or running, one fragment redraws itself from the job store (the
+worker is another process; nothing here runs in a thread): every second while it paints, every
+few seconds while it waits or when nothing changed since the last look (``live.period``). It is
+the page's only timer: the disk banner is drawn in it, the sidebar is not live here. When the
+job ends, the fragment asks for one full rerun, which draws the finished page with no timer.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ..images import ImageError
 from ..jobs import Job, JobStore
 from ..jobs.store import VIEW_SIDE
 from ..plan import RunPlan
-from . import errors, logic, media, state
+from . import errors, health, live, logic, media, state
 
 STATUS_WORDS = {
     "queued": "Waiting for its turn",
@@ -34,6 +36,8 @@ def page(job_id: str) -> None:
     """Draw the page for ``job_id`` (from the URL)."""
     store, owner = state.store(), state.owner()
     job = store.get(job_id)
+    if job is None or not job.active:
+        health.banner()  # nothing live on this page: drawn once, no timer
     if job is None:
         st.title("Picture not found")
         st.error(
@@ -47,21 +51,28 @@ def page(job_id: str) -> None:
     thing = "video" if job.is_video else "picture"
     st.title(f"Your {thing}" if mine else f"A {thing}")
     if job.active:
-        live(job_id, mine)
+        follow(job_id, mine)
         _inputs_row(store, job)
     else:
         finished(store, job, mine)
 
 
-@st.fragment(run_every=1.0)
+@st.fragment  # its timer is set from inside, by what it saw (live.every)
 @errors.guard()  # its reruns too: one line and an id, never a traceback
-def live(job_id: str, mine: bool) -> None:
-    """The part of the page that follows a queued or running job, redrawn every second."""
+def follow(job_id: str, mine: bool) -> None:
+    """The part of the page that follows a queued or running job (and the disk's banner)."""
     store = state.store()
     job = store.get(job_id)
     if job is None or not job.active:
+        live.every(None)
         st.rerun()  # the whole page: it now shows the result
         return
+    # What this part shows changes only with the job's row (the worker writes it at each step)
+    # or, while it waits, with its place in the queue. Streamlit clears whatever a fragment run
+    # does not draw, so a look that finds nothing new still draws; it only makes the next one later.
+    ahead = store.queue_position(job.id) if job.status == "queued" else None
+    live.every(live.period(job.status, live.look((job.status, job.updated, job.cancel_requested, ahead))))
+    health.banner()
     if job.status == "queued":
         _waiting(store, job, mine)
         return
