@@ -805,21 +805,28 @@ def timers(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float | None]]:
     return told
 
 
-def test_a_job_page_has_one_timer_while_the_job_is_live_and_none_after(
+def test_a_job_page_has_timers_only_while_the_job_is_live(
     home: Path, store: JobStore, content_img, style_img, timers
 ) -> None:
-    from painterly.app import live
+    from painterly.app import gallery, live
 
     owner = "a-browser-token-0006"
     job_id = store.submit(png(content_img), [png(style_img)], preset("draft", **TINY), owner=owner)
-    at = app(job=job_id, me=owner)  # queued: one timer, every few seconds (not the sidebar's, not the banner's)
+    # Queued: the page's timer every few seconds, and the sidebar's (this browser's picture is
+    # live there too); not the banner's.
+    at = app(job=job_id, me=owner)
     assert not at.exception and any("Yours is next" in t for t in texts(at, "info"))
-    assert [s for _, s in timers] == [live.QUEUED]
+    assert sorted(s for _, s in timers) == [live.QUEUED, max(gallery.LIVE_EVERY, live.QUEUED)]
     timers.clear()
     worker = _running(store, job_id, 2, 4)
-    at.run()  # running: the same one timer, every second
+    at.run()  # running: the page's every second, the sidebar's every LIVE_EVERY
     assert at.get("progress")[0].proto.value == 50
+    assert sorted(s for _, s in timers) == sorted([live.RUNNING, gallery.LIVE_EVERY])
+    # Someone else's link to the same picture: only the page's timer (nothing of theirs is live).
+    timers.clear()
+    app(job=job_id, me="a-browser-token-0099")
     assert [s for _, s in timers] == [live.RUNNING]
+    timers.clear()
     timers.clear()
     assert store.finish(job_id, worker, content_img, stopped_early=False, step=4, elapsed=4.0)
     at.run()  # finished: nothing on the page changes any more, so no timer at all
@@ -839,7 +846,7 @@ def test_a_live_look_that_finds_nothing_new_still_draws_and_looks_again_later(
     owner = "a-browser-token-0007"
     job_id = store.submit(png(content_img), [png(style_img)], preset("draft", **TINY), owner=owner)
     worker = _running(store, job_id, 2, 4)
-    at = app(job=job_id, me=owner)
+    at = app(job=job_id, me="a-browser-token-0097")  # a shared link: the page's timer alone
     for _ in range(2):  # the worker wrote nothing since: the page is drawn as it was
         at.run()
         assert at.get("progress")[0].proto.value == 50  # (Streamlit clears what a run does not draw)

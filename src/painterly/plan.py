@@ -14,7 +14,6 @@ field, alignment, the tiles) is decided here too, and ``blocks.py`` runs what it
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
@@ -234,7 +233,6 @@ class RunPlan:
         return memory_plan(config, self.scales, budget)
 
 
-@functools.lru_cache(maxsize=64)  # asked at every progress write; the memory plan is not free
 def _step_costs(plan: RunPlan, config: StyleConfig, cost: StepCost) -> tuple[float, ...]:
     whole = [cost.step_seconds(config, w, h) for (w, h), _ in plan.scales]
     try:

@@ -59,7 +59,10 @@ def sidebar(current: Optional[str], view: Optional[str]) -> None:
         if not jobs:
             st.caption("Your pictures appear here. This browser remembers them; the link with me= opens them anywhere.")
             return
-        if current or view or not any(j.active for j in jobs):  # the page's own live part, or none
+        # Live while one of this browser's pictures is: on a job's page too (that picture's entry
+        # shows its progress as the page does; a fragment cannot draw into the sidebar from the
+        # page's own). The gallery page's grid is that page's live part.
+        if view or not any(j.active for j in jobs):
             _sidebar_entries(current, jobs)
         else:
             _live_entries(current)
