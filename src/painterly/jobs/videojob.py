@@ -117,7 +117,6 @@ class _VideoTracker(RunTracker):
         self.scale, self.scales, self.loss, self.precision = 0, 0, 0.0, ""
         self.frame_step = self.frame_steps = 0
         self.kept = kept
-        self.last_flush = 0.0
         self.cancelled = job.cancel_requested  # asked before the worker took it up again
 
     def flush(self) -> None:
@@ -125,25 +124,19 @@ class _VideoTracker(RunTracker):
         p = self.latest
         if p is None:
             return
-        asked = self.store.record_progress(
-            self.job.id,
-            self.worker,
+        self.write(
             step=p.done,
             steps=p.frames,
             scale=self.scale,
             scales=self.scales,
             loss=self.loss,
-            elapsed=self.elapsed(),
             eta=p.eta,
             losses=(),
-            lease=self.lease,
             precision=self.precision,
             frame_step=self.frame_step,
             frame_steps=self.frame_steps,
             frame_seconds=p.frame_seconds,
         )
-        self.last_flush = time.monotonic()
-        self.cancelled = self.cancelled or asked
 
     def __call__(self, p: VideoProgress) -> None:
         from ..progress import Cancelled

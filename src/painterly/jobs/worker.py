@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from PIL import Image
 
@@ -321,9 +321,19 @@ class RunTracker:
         self.base_elapsed = job.elapsed  # work done by earlier attempts
         self.cancelled = False  # the user asked to stop and keep
         self.stopping = False  # the worker is shutting down
+        self.last_flush = 0.0  # when progress was last written (monotonic)
 
     def elapsed(self) -> float:
         return self.base_elapsed + time.monotonic() - self.clock0
+
+    def write(self, **progress: Any) -> None:
+        """Record ``progress`` in the job's row (with the time so far and the lease renewed) and
+        note whether the user asked to stop and keep."""
+        asked = self.store.record_progress(
+            self.job.id, self.worker, elapsed=self.elapsed(), lease=self.lease, **progress
+        )  # fmt: skip
+        self.last_flush = time.monotonic()
+        self.cancelled = self.cancelled or asked
 
 
 class _Tracker(RunTracker):
@@ -346,7 +356,7 @@ class _Tracker(RunTracker):
         self.plan, self.checkpoint_every = plan, checkpoint_every
         self.pending: list[tuple[int, float]] = []
         self.last_step = resumed_at
-        self.last_flush = self.last_preview = 0.0
+        self.last_preview = 0.0
         self.last_checkpoint = time.monotonic()
         self.progress: Optional[Progress] = None
 
@@ -356,23 +366,17 @@ class _Tracker(RunTracker):
         if p is None:
             return
         eta = self.plan.remaining(self.job.config, DEFAULT_STEP_COST, p.step, self.elapsed()) if p.step > 0 else None
-        asked = self.store.record_progress(
-            self.job.id,
-            self.worker,
+        self.write(
             step=p.step,
             steps=p.steps,
             scale=p.scale,
             scales=p.scales,
             loss=p.loss,
-            elapsed=self.elapsed(),
             eta=eta,
             losses=self.pending,
-            lease=self.lease,
             precision=p.precision,
         )
         self.pending = []
-        self.last_flush = time.monotonic()
-        self.cancelled = self.cancelled or asked
 
     def __call__(self, p: Progress) -> None:
         from ..progress import Cancelled
