@@ -163,7 +163,7 @@ def replan(command: str):
 def table(dirs: list[Path]) -> str:
     """Markdown rows: each traced run's measured peak against the model's prediction as it is now
     for the scales and blocks that ran (a budget's choice may differ under a new model)."""
-    from painterly.plan import predict_peak
+    from painterly.plan import ScaleMemory, predict_peak, whole_before
 
     lines = [
         "| run | scales: side x steps (the last's mode) | wall | peak RSS MiB (step, phase) | plan MiB | plan error |",
@@ -173,7 +173,9 @@ def table(dirs: list[Path]) -> str:
         r = json.loads((d / "trace.json").read_text())
         cfg, _ = _config(r["command"])
         ran = r["plan"]
-        plan = max(predict_peak(cfg, tuple(s["size"]), s["steps"], s["block"]) for s in ran) / 2**20
+        run = [ScaleMemory(tuple(s["size"]), s["steps"], s["block"], 0, 0) for s in ran]
+        plan = max(predict_peak(cfg, s.size, s.steps, s.block, whole_before(run[:i])) for i, s in enumerate(run))
+        plan /= 2**20
         last = ran[-1]
         mode = f"blocks of {last['block']}" if last["block"] else "whole"
         scales = " > ".join(f"{max(s['size'])}x{s['steps']}" for s in ran)

@@ -14,6 +14,7 @@ field, alignment, the tiles) is decided here too, and ``blocks.py`` runs what it
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
@@ -234,12 +235,24 @@ class RunPlan:
 
 
 def _step_costs(plan: RunPlan, config: StyleConfig, cost: StepCost) -> tuple[float, ...]:
+    from .precision import resolve  # torch-free
+
     whole = [cost.step_seconds(config, w, h) for (w, h), _ in plan.scales]
+    return tuple(t * k for t, k in zip(whole, _block_factors(plan, config, resolve(config.precision, "cpu"))))
+
+
+@functools.lru_cache(maxsize=64)
+def _block_factors(plan: RunPlan, config: StyleConfig, precision: str) -> tuple[float, ...]:
+    """Each scale's step cost relative to a whole-image step, from the memory plan, decided once
+    per run and process: asked at every progress write, and without ``max_memory`` the budget
+    follows the free RAM, so a time left worked out afresh would jump with other programs'
+    memory while the run keeps the plan it started with. ``precision`` (resolved) is part of the
+    key because the plan's bytes depend on it."""
+    del precision
     try:
-        factors = plan.memory(config).step_factors()
+        return plan.memory(config).step_factors()
     except PlanError:  # refused before it runs; the estimate of the whole-image work stands
-        return tuple(whole)
-    return tuple(t * k for t, k in zip(whole, factors))
+        return (1.0,) * len(plan.scales)
 
 
 # --- the memory plan (issue 10: prints) --------------------------------------------------------
@@ -325,19 +338,22 @@ def tiles(width: int, height: int, block: int, halo: int) -> tuple[Tile, ...]:
 #     kept, over the layers up to the deepest one                                 GRAPH_BYTES
 #   the backward pass's own buffers (gradients of the full-resolution maps), per pixel of the
 #     graph                                                                       BACKWARD_BYTES
-#   block mode keeps more per pixel of its block than whole mode does per pixel of its image
-#     (measured, not yet attributed: the blocks' graphs run without vgg's recomputation, in
-#     several shapes)                                                             BLOCK_BYTES
+#   block mode after a whole-image scale: that scale leaves buffers mapped (measured: 477 MiB
+#     after 1024 x 681 px whole, in buffers of 4 MiB and more that stay from one scale to the
+#     next; what holds them is not found: not the optimiser, not the targets, mostly not oneDNN's
+#     primitive cache). A later whole scale reuses them; blocks, smaller and of other shapes, do
+#     not. Counted per pixel of the largest whole scale before                   AFTER_WHOLE_BYTES
 # and PEAK_MARGIN over the sum, so that the plan is above what was measured, not on it.
 # BASE, GRAPH and BACKWARD were fitted (least squares) to 3-step runs at 1024 and 2048 px;
-# BLOCK_BYTES and the margin to complete runs traced with `python -m benchmarks.memtrace`
+# AFTER_WHOLE_BYTES and the margin to complete runs traced with `python -m benchmarks.memtrace`
 # (benchmarks/RESULTS.md, "Prints": a complete run's peak against the plan, at 1024, 2048 and
-# 4096 px, whole and in blocks). fp32 is not measured: taken as twice bf16's bytes, an upper bound.
+# 4096 px, whole and in blocks, and single-scale block runs at 2048 and 8192 px). fp32 is not
+# measured: taken as twice bf16's bytes, an upper bound.
 BASE_BYTES = 821 * 2**20
 IMAGE_COPIES = {"lbfgs": 6.0, "adam": 6.0}
 GRAPH_BYTES = {"fp32": 4.2, "bf16": 2.1, "fp16": 2.1}
 BACKWARD_BYTES = {"fp32": 2700.0, "bf16": 1350.0, "fp16": 1350.0}
-BLOCK_BYTES = {"fp32": 1180.0, "bf16": 590.0, "fp16": 590.0}
+AFTER_WHOLE_BYTES = 770.0
 PEAK_MARGIN = 1.05
 # Block mode: an extra forward pass per block (the statistics), the halo recomputed, and the
 # assembled gradient image. Cost of a block step relative to a whole step over the same pixels.
@@ -380,9 +396,10 @@ def _graph_elements(last_layer: str, pixels: int) -> float:
     )
 
 
-def predict_peak(config: StyleConfig, size: tuple[int, int], steps: int, block: int = 0) -> int:
+def predict_peak(config: StyleConfig, size: tuple[int, int], steps: int, block: int = 0, after: int = 0) -> int:
     """Predicted peak bytes of a scale at ``size`` run for ``steps`` steps, whole (block 0) or in
-    blocks of ``block`` px."""
+    blocks of ``block`` px; ``after``: pixels of the largest whole-image scale run before it
+    (``whole_before``)."""
     from .precision import resolve  # torch-free; the CPU's choice (a GPU plan passes its budget)
 
     w, h = size
@@ -391,17 +408,23 @@ def predict_peak(config: StyleConfig, size: tuple[int, int], steps: int, block: 
     if config.optimizer == "lbfgs":
         copies += 2 * min(lbfgs_history(pixels), steps)
     precision = resolve(config.precision, "cpu")
-    per_px = BACKWARD_BYTES[precision]
+    leftover = 0.0
     if block:
         halo, _ = block_geometry(config.last_layer)
         graph_px = _widest(w, block, halo) * _widest(h, block, halo)  # the largest padded block
         copies += 1  # the assembled gradient
-        per_px += BLOCK_BYTES[precision]
+        leftover = AFTER_WHOLE_BYTES * after
     else:
         graph_px = pixels
     content = sum(4 * layer_channels(k) * pixels / layer_stride(k) ** 2 for k in config.content_layers)
-    graph = (GRAPH_BYTES[precision] * _graph_elements(config.last_layer, graph_px) + per_px) * graph_px
-    return int(PEAK_MARGIN * (BASE_BYTES + 12 * pixels * copies + content + graph))
+    per_px = GRAPH_BYTES[precision] * _graph_elements(config.last_layer, graph_px) + BACKWARD_BYTES[precision]
+    graph = per_px * graph_px
+    return int(PEAK_MARGIN * (BASE_BYTES + 12 * pixels * copies + content + graph + leftover))
+
+
+def whole_before(scales: Sequence[ScaleMemory]) -> int:
+    """Pixels of the largest of ``scales`` (the ones run before) that ran whole; 0 if none."""
+    return max((s.size[0] * s.size[1] for s in scales if not s.block), default=0)
 
 
 def _widest(length: int, block: int, halo: int) -> int:
@@ -442,7 +465,8 @@ class MemoryPlan:
         if block >= now or block < self.align:
             raise PlanError(f"out of memory at {s.size[0]}x{s.size[1]} even in blocks of {now} px")
         n = len(tiles(*s.size, block, self.halo))
-        new = ScaleMemory(s.size, s.steps, block, n, predict_peak(config, s.size, s.steps, block))
+        peak = predict_peak(config, s.size, s.steps, block, whole_before(self.scales[:scale]))
+        new = ScaleMemory(s.size, s.steps, block, n, peak)
         return MemoryPlan(self.budget, self.halo, self.align, self.scales[:scale] + (new,) + self.scales[scale + 1 :])
 
     def step_factors(self) -> tuple[float, ...]:
@@ -492,8 +516,9 @@ def memory_plan(config: StyleConfig, scales: Sequence[Scale], budget: int) -> Me
     largest blocks that fit. Raises PlanError with what would fit."""
     halo, align = block_geometry(config.last_layer)
     smallest = 4 * align  # smaller blocks would spend nearly all their time on the overlap
-    out = []
+    out: list[ScaleMemory] = []
     for size, steps in scales:
+        after = whole_before(out)
         if config.block_size and config.block_size < max(size):
             choices = [_up(config.block_size, align)]
         elif predict_peak(config, size, steps) <= budget:
@@ -501,9 +526,9 @@ def memory_plan(config: StyleConfig, scales: Sequence[Scale], budget: int) -> Me
             continue
         else:
             choices = [b for b in _blocks_to_try(size, align) if b >= smallest]
-        fitting = [b for b in choices if predict_peak(config, size, steps, b) <= budget]
+        fitting = [b for b in choices if predict_peak(config, size, steps, b, after) <= budget]
         if not fitting:
-            raise PlanError(_too_big(config, size, steps, budget, choices[-1] if choices else smallest))
+            raise PlanError(_too_big(config, size, steps, budget, choices[-1] if choices else smallest, after))
         if config.style_loss == "sliced":
             raise PlanError(
                 f"{size[0]}x{size[1]} needs block mode, and the 'sliced' style loss sorts every position of the "
@@ -512,17 +537,17 @@ def memory_plan(config: StyleConfig, scales: Sequence[Scale], budget: int) -> Me
             )
         block = fitting[0]
         n = len(tiles(*size, block, halo))
-        out.append(ScaleMemory(size, steps, block, n, predict_peak(config, size, steps, block)))
+        out.append(ScaleMemory(size, steps, block, n, predict_peak(config, size, steps, block, after)))
     return MemoryPlan(budget, halo, align, tuple(out))
 
 
-def _too_big(config: StyleConfig, size: tuple[int, int], steps: int, budget: int, smallest: int) -> str:
-    need = predict_peak(config, size, steps, smallest)
+def _too_big(config: StyleConfig, size: tuple[int, int], steps: int, budget: int, smallest: int, after: int) -> str:
+    need = predict_peak(config, size, steps, smallest, after)
     w, h = size
     fits = [
         s
         for s in range(max(w, h), MIN_SIZE - 1, -64)
-        if predict_peak(config, fit_size(w, h, s), steps, smallest) <= budget
+        if predict_peak(config, fit_size(w, h, s), steps, smallest, after) <= budget
     ]
     what = f"the largest size that fits is about {fits[0]} px" if fits else "nothing fits it"
     return (
