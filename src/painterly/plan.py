@@ -331,8 +331,10 @@ def tiles(width: int, height: int, block: int, halo: int) -> tuple[Tile, ...]:
 #   process: Python, torch, the VGG weights (and the preview's networks)         BASE_BYTES
 #   image-sized fp32 vectors: x, its gradient, the best and the kept images, the
 #     optimiser's own (L-BFGS: direction, previous gradient; Adam: two moments)  IMAGE_COPIES
-#   L-BFGS history: two vectors per entry, up to lbfgs_history() entries, one entry per step: a
-#     complete run's full-size scale holds all of them, a short benchmark run few
+#   L-BFGS history: two vectors per entry, up to lbfgs_history() entries; torch's LBFGS appends
+#     one after each step's gradient from the second step on, so a scale of n steps holds n - 2
+#     entries while its last gradients run and n - 1 while its last direction is worked out
+#     (counted: n - 1). A complete run's full-size scale holds all of them, a short run few
 #   content targets: the content layers' activations of the photo, kept fp32
 #   the autograd graph of the whole image or of one padded block: bytes per activation element
 #     kept, over the layers up to the deepest one                                 GRAPH_BYTES
@@ -406,7 +408,7 @@ def predict_peak(config: StyleConfig, size: tuple[int, int], steps: int, block: 
     pixels = w * h
     copies = IMAGE_COPIES.get(config.optimizer, 6.0)
     if config.optimizer == "lbfgs":
-        copies += 2 * min(lbfgs_history(pixels), steps)
+        copies += 2 * min(lbfgs_history(pixels), max(0, steps - 1))
     precision = resolve(config.precision, "cpu")
     leftover = 0.0
     if block:
