@@ -39,6 +39,7 @@ def png(img: Image.Image) -> bytes:
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PAINTERLY_HOME", str(tmp_path))
+    monkeypatch.setenv("PAINTERLY_CALIBRATE", "0")  # else its timing, process-wide, changes later tests' estimates
     monkeypatch.delenv(STATUS_ENV, raising=False)
     return tmp_path
 
