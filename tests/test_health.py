@@ -39,6 +39,7 @@ def png(img: Image.Image) -> bytes:
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PAINTERLY_HOME", str(tmp_path))
+    monkeypatch.setenv("PAINTERLY_CALIBRATE", "0")  # else its timing, process-wide, changes later tests' estimates
     monkeypatch.delenv(STATUS_ENV, raising=False)
     return tmp_path
 
@@ -172,3 +173,29 @@ def test_an_error_inside_the_live_fragment_is_one_line_too(
     at = app(job=job_id, me=owner)
     assert not at.exception
     assert [e for e in texts(at, "error") if ERROR_ID.search(e) and "went wrong" in e]
+
+
+def test_a_running_picture_the_disk_holds_up_shows_paused_not_painting(
+    home: Path, content_img, style_img, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tried by hand (RESULTS, issue 15): with the disk full, the worker cannot write and waits,
+    # and the page said "Painting" with its clock running on and "Remaining" growing.
+    store = JobStore(home)
+    owner = "a-browser-token-0010"
+    job_id = store.submit(png(content_img), [png(style_img)], preset("draft", **TINY), owner=owner)
+    store.claim(WorkerInfo.current(), lease=60)
+    at = app(job=job_id, me=owner)
+    assert [s.value for s in at.subheader] == ["Painting"]  # the disk is fine
+    monkeypatch.setattr(health, "MIN_FREE", 2**62)
+    at.run()
+    assert [s.value for s in at.subheader] == ["Painting"]  # full, but the worker wrote just now
+    with sqlite3.connect(home / "jobs.sqlite3") as db:  # its last write 30 s ago
+        db.execute("UPDATE jobs SET updated = updated - 30 WHERE id = ?", (job_id,))
+    at.run()
+    assert not at.exception
+    assert [s.value for s in at.subheader] == ["Paused: the disk is full"]
+    assert not [b for b in at.button if b.label == "Stop and keep"]  # a stop is a write too
+    assert any("goes on by itself" in c.value for c in at.caption)
+    monkeypatch.setattr(health, "MIN_FREE", 0)  # a slow step on a disk with room: still painting
+    at.run()
+    assert [s.value for s in at.subheader] == ["Painting"]

@@ -51,8 +51,13 @@ def lines(problem: str | None, status: dict | None) -> list[tuple[str, str]]:
     return out
 
 
+def disk_problem() -> str | None:
+    """The data folder's disk state now: ``health.FULL``, ``health.READ_ONLY`` or None."""
+    return health.disk_problem(state.data_dir())
+
+
 @errors.guard()
 def banner() -> None:
     """Draw the banners that apply now (nothing when all is well)."""
-    for kind, text in lines(health.disk_problem(state.data_dir()), launcher.read_status()):
+    for kind, text in lines(disk_problem(), launcher.read_status()):
         (st.error if kind == "error" else st.warning)(text, icon=":material/warning:")

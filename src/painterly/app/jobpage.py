@@ -19,6 +19,7 @@ from .. import precision
 from ..config import ConfigError
 from ..images import ImageError
 from ..jobs import Job, JobStore
+from ..jobs import health as disk
 from ..jobs.store import VIEW_SIDE
 from ..plan import RunPlan
 from . import errors, health, live, logic, media, state
@@ -76,6 +77,11 @@ def follow(job_id: str, mine: bool) -> None:
     if job.status == "queued":
         _waiting(store, job, mine)
         return
+    problem = health.disk_problem()
+    if logic.paused_by_disk(problem, job.updated, time.time()):
+        assert problem is not None
+        _paused(store, job, problem)
+        return
     if job.is_video:
         _live_video(store, job, mine)
         return
@@ -119,6 +125,24 @@ def follow(job_id: str, mine: bool) -> None:
                 st.image(thumbs[0], caption="Getting the painter ready…", width=min(job.width, 720))
             else:
                 st.info("The first image appears after the first steps…")
+
+
+def _paused(store: JobStore, job: Job, problem: str) -> None:
+    """A running job whose worker cannot write (the disk is full or read-only): it waits, and
+    goes on by itself; its clocks stand still and it cannot be stopped (that is a write too)."""
+    picture, info = st.columns([3, 2], gap="large")
+    with info:
+        st.subheader(f"Paused: {disk.WORDS[problem]}")
+        st.progress(job.fraction, text=f"Step {job.step} of {job.steps}")
+        st.metric("Elapsed", logic.format_clock(job.elapsed))
+        st.caption(
+            "It goes on by itself, from its last checkpoint, when the server can write again; "
+            "nothing is lost. This page follows it."
+        )
+    with picture:
+        path = store.preview_path(job.id)
+        if path is not None:
+            st.image(path.read_bytes(), caption=f"Step {job.step}", width=min(job.width, VIEW_SIDE))
 
 
 def _live_video(store: JobStore, job: Job, mine: bool) -> None:

@@ -215,6 +215,18 @@ def remaining_seconds(job: Job, cost: StepCost, now: float) -> Optional[float]:
     return max(0.0, plan.remaining(job.config, cost, job.step, job.elapsed) - since)
 
 
+# A running job's worker writes its row several times a second; on a full or read-only disk it
+# cannot, and waits to put the job back in the queue. This long without a write, with the disk in
+# such a state, the job is shown paused, not painting with a clock that runs on.
+STALLED_AFTER = 10.0
+
+
+def paused_by_disk(problem: Optional[str], updated: float, now: float) -> bool:
+    """Whether a running job is held up by the disk: ``problem`` (full, read-only) is set and
+    the job's row (``updated``) has not changed for ``STALLED_AFTER`` s."""
+    return problem is not None and updated > 0 and now - updated > STALLED_AFTER
+
+
 def planned_seconds(job: Job, cost: StepCost, now: float, calibration: float = 1.0) -> float:
     """Seconds a job ahead still holds a worker: the plan's time left of a running one, the
     whole planned time of a queued one (its setup included), 0 for one the plan cannot read."""
