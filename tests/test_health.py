@@ -194,6 +194,8 @@ def test_a_running_picture_the_disk_holds_up_shows_paused_not_painting(
     at.run()
     assert not at.exception
     assert [s.value for s in at.subheader] == ["Paused: the disk is full"]
+    entry = "".join(e.proto.body for e in at.get("html"))  # its gallery entry says so too
+    assert "Paused: the disk is full" in entry and "Painting:" not in entry
     assert not [b for b in at.button if b.label == "Stop and keep"]  # a stop is a write too
     assert any("goes on by itself" in c.value for c in at.caption)
     monkeypatch.setattr(health, "MIN_FREE", 0)  # a slow step on a disk with room: still painting

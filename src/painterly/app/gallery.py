@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import base64
 import html
+import time
 from typing import Optional
 
 import streamlit as st
 
 from ..jobs import Job, JobStore
+from . import health, logic, media, state
 from . import live as timer
-from . import logic, media, state
 
 SIDEBAR_SHOWN = 6
 PAGE_SHOWN = 60
@@ -157,7 +158,9 @@ def _card(store: JobStore, job: Job, *, compact: bool, current: Optional[str] = 
     side = 160 if compact else 360
     picture, dim = _picture(store, job, side)
     ahead = store.queue_position(job.id) if job.status == "queued" else None
-    status = html.escape(logic.job_status(job, ahead))
+    problem = health.disk_problem() if job.status == "running" else None
+    paused = problem if logic.paused_by_disk(problem, job.updated, time.time()) else None
+    status = html.escape(logic.job_status(job, ahead, paused))
     facts = html.escape(logic.job_facts(job, _timezone()))
     img = (
         f'<img class="{"pt-small" if compact else "pt-thumb"}{" pt-dim" if dim else ""}" '

@@ -19,7 +19,6 @@ from .. import precision
 from ..config import ConfigError
 from ..images import ImageError
 from ..jobs import Job, JobStore
-from ..jobs import health as disk
 from ..jobs.store import VIEW_SIDE
 from ..plan import RunPlan
 from . import errors, health, live, logic, media, state
@@ -132,7 +131,7 @@ def _paused(store: JobStore, job: Job, problem: str) -> None:
     goes on by itself; its clocks stand still and it cannot be stopped (that is a write too)."""
     picture, info = st.columns([3, 2], gap="large")
     with info:
-        st.subheader(f"Paused: {disk.WORDS[problem]}")
+        st.subheader(logic.paused_words(problem))
         st.progress(job.fraction, text=f"Step {job.step} of {job.steps}")
         st.metric("Elapsed", logic.format_clock(job.elapsed))
         st.caption(

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Literal, Optional, Sequence
 
 from ..config import PRESET_HELP, PRESETS, ConfigError, StyleConfig, VideoConfig, fields
 from ..images import ImageError
+from ..jobs.health import WORDS as DISK_WORDS
 from ..jobs.store import Job, new_id, valid_id
 from ..plan import DEFAULT_STEP_COST, PlanError, RunPlan, StepCost, gb
 
@@ -411,9 +412,15 @@ def owner_choice(from_url: object, from_cookie: object) -> tuple[str, bool]:
 # --- the gallery, in words ---------------------------------------------------------------------
 
 
-def job_status(job: Job, ahead: Optional[int] = None) -> str:
+def paused_words(problem: str) -> str:
+    """'Paused: the disk is full': a running job the disk holds up, on its page and in the gallery."""
+    return f"Paused: {DISK_WORDS[problem]}"
+
+
+def job_status(job: Job, ahead: Optional[int] = None, paused: Optional[str] = None) -> str:
     """How a job stands or ended, in a few words: 'Painting: 45 %', 'Finished in 1 min 20 s',
-    'Stopped at step 40 of 80'. ``ahead``: pictures before it in the queue, when queued."""
+    'Stopped at step 40 of 80'. ``ahead``: pictures before it in the queue, when queued;
+    ``paused``: the disk problem holding up a running job (``paused_by_disk``), else None."""
     if job.status == "queued":
         if job.cancel_requested:
             return "Stopping"
@@ -421,6 +428,8 @@ def job_status(job: Job, ahead: Optional[int] = None) -> str:
     if job.status == "running":
         if job.cancel_requested:
             return "Stopping…"
+        if paused is not None:
+            return paused_words(paused)
         if job.is_video:
             return f"Painting: frame {min(job.step + 1, job.steps)} of {job.steps}"
         return f"Painting: {round(100 * job.fraction)} %"
