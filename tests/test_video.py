@@ -215,3 +215,61 @@ def test_long_term_runs_and_a_resumed_run_makes_the_same_frames(style_img):
     assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(rest, whole))
     plain, _, _ = _run(frames, style_img)
     assert not np.array_equal(np.asarray(plain[4]), np.asarray(whole[4]))  # the option does something
+
+
+# --- re-anchoring: where the carried photo no longer matches the frame -------------------------
+
+
+def _pan_link(dx: int = 2) -> Link:
+    """The exact flow of a pan of ``dx`` px a frame, trusted everywhere by Ruder's check."""
+    back = np.zeros((H, W, 2), np.float32)
+    back[..., 0] = dx
+    return Link(back, np.ones((H, W), np.float32))
+
+
+def test_reanchor_lets_go_where_the_photo_changed_under_a_consistent_flow():
+    from painterly.video import reanchor
+
+    a, b = (to_array(f) for f in clip(2, dx=2, dy=0))
+    b[30:60, 40:80] = np.clip(b[30:60, 40:80] + 0.3, 0, 1)  # a light comes on: the flow cannot say
+    trust, source = reanchor(_pan_link(2), a, b, 300.0)
+    assert trust[36:54, 46:74].max() < 0.01  # let go where the light came on ...
+    assert trust[8:24, 8:-8].min() > 0.95 and trust[70:-8, 8:-8].min() > 0.95  # ... kept elsewhere
+    assert np.abs(source[36:54, 46:74] - b[36:54, 46:74]).max() < 0.01  # painted from this frame now
+    trust0, _ = reanchor(_pan_link(2), a, b, 0.0)
+    assert trust0.min() == 1  # off: Ruder's weight alone
+
+
+def test_reanchor_catches_a_drift_too_slow_to_see_between_two_frames():
+    from painterly.video import reanchor
+
+    frames = [to_array(f) for f in clip(5, dx=2, dy=0)]
+    for k, f in enumerate(frames):
+        f[30:60, 40:80] = np.clip(f[30:60, 40:80] + 0.03 * k, 0, 1)  # brighter by 0.03 a frame
+    source, at_patch, step_by_step = frames[0], [], []
+    for prev, cur in zip(frames, frames[1:]):
+        trust, source = reanchor(_pan_link(2), source, cur, 300.0)
+        at_patch.append(float(trust[36:54, 46:74].mean()))
+        step_by_step.append(float(reanchor(_pan_link(2), prev, cur, 300.0)[0][36:54, 46:74].mean()))
+    # Frame to frame the change is the same small one (trusted ~0.77 each time); against the
+    # photo the strokes were painted from it adds up, and the pull lets go further.
+    assert max(step_by_step) - min(step_by_step) < 0.02 and min(step_by_step) > 0.7
+    assert at_patch[0] == pytest.approx(step_by_step[0], abs=1e-6)
+    assert max(at_patch[1:]) < 0.65 * step_by_step[0]
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_reanchoring_changes_the_frames_and_a_resumed_run_makes_the_same_ones(style_img):
+    frames = clip(4, sprite=6)
+    whole, _, _ = _run(frames, style_img)
+
+    def stop_in_frame_2(p: VideoProgress) -> None:
+        if p.frame == 2 and p.step is not None:
+            raise Cancelled
+
+    first, _, _ = _run(frames, style_img, on_progress=stop_in_frame_2)
+    rest, _, made = _run(frames, style_img, done=first)
+    assert made == [2, 3]
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(rest, whole))
+    off, _, _ = _run(frames, style_img, CHAIN.replace(reanchor=0.0))
+    assert not np.array_equal(np.asarray(off[3]), np.asarray(whole[3]))  # the option does something

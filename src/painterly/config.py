@@ -422,6 +422,19 @@ class VideoConfig:
         "Also keep each frame consistent with frames i-2 and i-4 where the previous frame cannot say "
         "(background uncovered again after something passed in front of it).",
     )
+    # Ruder's check passes a flow that agrees with itself even where it does not explain the
+    # frame (the bunny turning as it climbs out); carried there, strokes drifted from the photo
+    # frame after frame (content SSIM 0.483 -> 0.448 over 16 frames at 256 px on the shared
+    # clip). 300: a pixel whose photo, carried along the flow, is off by an RMS of 0.06 keeps
+    # a third of its pull (benchmarks/RESULTS.md, "Video").
+    reanchor: float = _f(
+        300.0,
+        "Where the photo behind the carried strokes, carried along the flow too, no longer matches "
+        "the frame (mean squared difference e, pixels 0..1), the temporal pull is scaled by "
+        "exp(-reanchor * e) and the frame starts from its own preview there (0 = trust the flow's "
+        "consistency check alone).",
+        min=0.0,
+    )
     shot_change: float = _f(
         0.5,
         "A frame where more than this fraction of the pixels has no reliable flow from the previous "

@@ -10,7 +10,13 @@ loss keeps it there wherever the flow is reliable. Departures from the paper, an
 - The first frame of a shot starts from the instant preview (``init="preview"``, the
   default), later frames from the warped previous output at one scale with far fewer steps
   (``VideoConfig.steps_later``): the warm start is already most of the picture.
-- Long-term consistency (frames i-2, i-4, ...) is not used: short-term only.
+- Long-term consistency (frames i-2, i-4) is an option (``VideoConfig.long_term``), off.
+- Re-anchoring (``VideoConfig.reanchor``, not in the paper): Ruder's check trusts a flow that
+  is consistent with itself even where it does not explain the frame (a subject that turns,
+  deforms or changes its shading). Carried there, strokes drift from the photo a little with
+  every frame. So the photo each pixel's strokes were painted from is carried along with them,
+  and where it no longer matches the frame, the temporal pull lets go and the frame starts
+  from its own instant preview, as the first frame does.
 
 Pure like ``stylize``: frames in, frames out; ``on_frame`` is how a caller keeps each frame
 as it is made (the CLI writes it to a folder), and ``done`` resumes after those frames.
@@ -114,6 +120,34 @@ class Link:
         return np.clip(warp(to_array(prev_out), self.backward, cubic=True), 0.0, 1.0)
 
 
+def mismatch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-pixel mean squared difference of two (H, W, 3) pictures in [0, 1], smoothed over a
+    pixel or two (a single pixel's difference is mostly resampling noise), (H, W)."""
+    return cv2.GaussianBlur(((a - b) ** 2).mean(-1), (0, 0), 1.0)
+
+
+def reanchor(link: Link, source: np.ndarray, cur: np.ndarray, strength: float) -> tuple[np.ndarray, np.ndarray]:
+    """How far frame i may trust what is carried from frame i-1, and the photo behind it.
+
+    ``source`` is the photo that frame i-1's strokes were painted from, pixel by pixel (the
+    frame itself where it was re-anchored, older frames carried along the flow elsewhere).
+    Carried onto frame i and compared with it, a difference e (mean squared, pixels in [0, 1])
+    scales Ruder's weight by exp(-strength * e). Comparing with the carried source rather than
+    with frame i-1 alone also catches a drift too slow to show between two frames.
+
+    Returns:
+        (trust, source): trust (H, W) in [0, 1]; frame i's source, (H, W, 3).
+    """
+    carried = np.clip(warp(source, link.backward, cubic=True), 0.0, 1.0)
+    trust = (link.weight * np.exp(-strength * mismatch(carried, cur))).astype(np.float32)
+    return trust, _blend(carried, cur, trust)
+
+
+def _blend(a: np.ndarray, b: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``a`` where ``weight`` is 1, ``b`` where it is 0, (H, W, 3) float32."""
+    return (b + (a - b) * weight[..., None]).astype(np.float32)
+
+
 def warping_error(prev_out: Image.Image, cur_out: Image.Image, link: Link) -> float:
     """Temporal consistency of two consecutive outputs: the mean squared difference (pixels in
     [0, 1]) between frame i and frame i-1 warped onto it, over the pixels whose flow (from the
@@ -190,6 +224,7 @@ def stylize_video(
         return img.convert("RGB").resize(size, Image.Resampling.LANCZOS) if img.size != size else img.convert("RGB")
 
     outputs = [sized(d) for d in done]
+    source = _replay(frames, len(outputs), sized, video)  # the photo behind outputs[-1] (reanchor)
     t0 = time.perf_counter()
     later_times: list[float] = []
     first_times: list[float] = []
@@ -211,10 +246,16 @@ def stylize_video(
             new_shot = link.unreliable > video.shot_change
             if not new_shot:
                 carried = link.carry(outputs[-1])
-                init = to_image(carried)
+                trust = link.weight
+                if video.reanchor:
+                    assert source is not None
+                    trust, source = reanchor(link, source, to_array(cur), video.reanchor)
+                    init = to_image(_blend(carried, to_array(_fresh_start(cur, styles, config, size)), trust))
+                else:
+                    init = to_image(carried)
                 if video.temporal_weight:
-                    pulls = [(carried, link.weight)]
-                    if video.long_term:
+                    pulls = [(carried, trust)]
+                    if video.long_term:  # where no nearer frame's flow reaches (its trust aside)
                         pulls += _long_term(frames, outputs, i, cur, sized, link.weight, video.shot_change)
                     temporal = _target(pulls, video.temporal_weight)
         cancelled = False
@@ -228,6 +269,8 @@ def stylize_video(
                 cancelled = True
                 raise
 
+        if new_shot:
+            source = to_array(cur)
         cfg = config if new_shot else later
         out = stylize(cur, styles, cfg, on_progress=on_step, init_image=init, temporal=temporal)
         if cancelled:
@@ -241,6 +284,42 @@ def stylize_video(
         except Cancelled:
             break
     return outputs
+
+
+def _replay(
+    frames: Sequence[Image.Image], made: int, sized: Callable[[Image.Image], Image.Image], video: VideoConfig
+) -> Optional[np.ndarray]:
+    """The source (see ``reanchor``) of frame ``made - 1``, rebuilt from the input frames alone
+    (from the start of its shot), so that a resumed run makes the same frames as an unbroken one.
+    None when there is nothing to rebuild."""
+    if not video.reanchor or made == 0:
+        return None
+    links: list[Link] = []
+    first = made - 1
+    while first > 0:
+        link = Link.between(sized(frames[first - 1]), sized(frames[first]))
+        if link.unreliable > video.shot_change:
+            break
+        links.append(link)
+        first -= 1
+    source = to_array(sized(frames[first]))
+    for j, link in zip(range(first + 1, made), reversed(links)):
+        _, source = reanchor(link, source, to_array(sized(frames[j])), video.reanchor)
+    return source
+
+
+def _fresh_start(cur: Image.Image, styles: Styles, config: StyleConfig, size: tuple[int, int]) -> Image.Image:
+    """What frame ``cur`` would start from on its own, where nothing can be carried onto it:
+    its instant preview (as the first frame, with ``init="preview"``), else the frame itself."""
+    if config.init != "preview":
+        return cur
+    from .preview import preview  # lazy: onnxruntime is only needed here
+
+    pv = preview(
+        cur, styles, size=max(size), style_blend=config.style_blend, color=config.color,
+        color_strength=config.color_strength,
+    )  # fmt: skip
+    return pv.resize(size, Image.Resampling.LANCZOS) if pv.size != size else pv
 
 
 LONG_TERM = (2, 4)  # the earlier frames of Ruder et al.'s long-term loss, besides i-1
