@@ -55,6 +55,7 @@ OLD_DEFAULT: dict = {
     "style_loss": "gram", "precision": "fp32",  # the fields as they were before they existed
     "max_memory": "", "block_size": 0,  # prints (issue 10): the plan decides; whole image at 512 px
     "average": 0.0,  # iterate averaging (issue 13): off, as every run before it
+    "content_fine": 0.0,  # the shallower content layer below 512 px (issue 13): none, as before it
 }  # fmt: skip
 
 CANDIDATES: dict[str, dict] = {
@@ -154,12 +155,15 @@ def run_candidate(name: str, overrides: dict, pair: tuple[Path, Path], size: int
 
 def same_settings(saved: dict, now: dict) -> bool:
     """Whether a saved run is a run of ``now``: every saved field equal, and every field added to
-    StyleConfig since then at its default (a new option at its default changes no picture)."""
-    from painterly.config import StyleConfig
+    StyleConfig since then at the value that reproduces the runs made before it (OLD_DEFAULT's;
+    a new default such as content_fine's changes pictures, so it is not that value)."""
+    from painterly.config import CONTENT_FULL_SIZE, StyleConfig
 
-    default = StyleConfig().to_dict()
+    before = {**StyleConfig().to_dict(), **OLD_DEFAULT}
+    if now.get("size", 0) >= CONTENT_FULL_SIZE:  # content_fine changes nothing there (plan.content_weights)
+        before["content_fine"] = now.get("content_fine")
     return set(saved) <= set(now) and all(
-        saved[k] == v if k in saved else v == default[k] for k, v in now.items()
+        saved[k] == v if k in saved else v == before[k] for k, v in now.items()
     )
 
 
