@@ -57,7 +57,7 @@ def close_ups(res: dict, path: Path, side: int = 80, zoom: int = 3) -> Path:
             if thin is not None:
                 draw.text((x + 2, y + 13), f"thin {thin:.2f}", fill="black")
     path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path, optimize=True)
+    sheet.quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)  # as pairs' sheets: ~1 MB
     return path
 
 
