@@ -55,6 +55,7 @@ OLD_DEFAULT: dict = {
     "style_loss": "gram", "precision": "fp32",  # the fields as they were before they existed
     "max_memory": "", "block_size": 0,  # prints (issue 10): the plan decides; whole image at 512 px
     "average": 0.0,  # iterate averaging (issue 13): off, as every run before it
+    "content_fine": 0.0,  # the shallower content layer below 512 px (issue 13): none, as before it
 }  # fmt: skip
 
 CANDIDATES: dict[str, dict] = {
@@ -102,7 +103,7 @@ def select_pairs(spec: str, pairs: list[tuple[Path, Path]]) -> list[tuple[Path, 
 
 def _scores(img: Image.Image, content: Image.Image, style: Image.Image) -> dict:
     s = quality.evaluate(img, content, style, gatys=False).as_dict()
-    return {k: s[k] for k in ("style", "content", "colour", "texture", "style2")}
+    return {k: s[k] for k in ("style", "content", "colour", "texture", "style2", "thin")}
 
 
 def run_candidate(name: str, overrides: dict, pair: tuple[Path, Path], size: int, *, steps: int, every: int,
@@ -154,12 +155,15 @@ def run_candidate(name: str, overrides: dict, pair: tuple[Path, Path], size: int
 
 def same_settings(saved: dict, now: dict) -> bool:
     """Whether a saved run is a run of ``now``: every saved field equal, and every field added to
-    StyleConfig since then at its default (a new option at its default changes no picture)."""
-    from painterly.config import StyleConfig
+    StyleConfig since then at the value that reproduces the runs made before it (OLD_DEFAULT's;
+    a new default such as content_fine's changes pictures, so it is not that value)."""
+    from painterly.config import CONTENT_FULL_SIZE, StyleConfig
 
-    default = StyleConfig().to_dict()
+    before = {**StyleConfig().to_dict(), **OLD_DEFAULT}
+    if now.get("size", 0) >= CONTENT_FULL_SIZE:  # content_fine changes nothing there (plan.content_weights)
+        before["content_fine"] = now.get("content_fine")
     return set(saved) <= set(now) and all(
-        saved[k] == v if k in saved else v == default[k] for k, v in now.items()
+        saved[k] == v if k in saved else v == before[k] for k, v in now.items()
     )
 
 
@@ -235,7 +239,8 @@ def grid(size: int, candidates: dict[str, dict], pairs: list[tuple[Path, Path]],
 
 
 def _row(s: dict) -> str:
-    return f"{s['style']:.3f} | {s['content']:.3f} | {s['colour']:.1f} | {s['texture']:.3f} | {s['style2']:.2f}"
+    thin = f"{s['thin']:.2f}" if s.get("thin") is not None else ""  # runs scored before it existed: --rescore
+    return f"{s['style']:.3f} | {s['content']:.3f} | {s['colour']:.1f} | {s['texture']:.3f} | {s['style2']:.2f} | {thin}"
 
 
 def _mean(vals: list[float]) -> float:
@@ -257,15 +262,16 @@ def pairs_md(res: dict, sheet: str) -> str:
              "included). style = Magenta style score (higher = closer); SSIM vs the photo; second opinion, no "
              "network (`quality.second_opinion`, lower = closer): colour = Lab sliced Wasserstein (≈ ΔE), "
              "texture = Gabor-pyramid statistics distance, style2 = both as a fraction of the photo's own "
-             "distance (0 = the painting, 1 = the photo).", "",
+             "distance (0 = the painting, 1 = the photo); thin = the photo's thin structures kept "
+             "(`quality.thin_structure`, higher = more; 1 = the photo, 0 = none).", "",
              "Candidates (overrides on the `default` preset): " +
              "; ".join(f"`{n}` = `{json.dumps(ov)}`" if n != "old-default" else "`old-default` = the 2026-11-29 default written out"
                        for n, ov in res["candidates"].items()) + ".", ""]  # fmt: skip
     complete = [p for p in res["pairs"] if all(n in p["runs"] for n in names)]
     lines += [f"**Means over {len(complete)} pairs**, final images; then at equal CPU time (each pair's budget = the "
               "smallest final CPU time among the candidates; each candidate's last snapshot within it):", "",
-              "| candidate | style | SSIM | colour | texture | style2 | CPU s | wall s | at equal CPU: style / SSIM / style2 |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---|"]  # fmt: skip
+              "| candidate | style | SSIM | colour | texture | style2 | thin | CPU s | wall s | at equal CPU: style / SSIM / style2 |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]  # fmt: skip
     refs = {"preview (the start)": [p["preview"] for p in complete], "painting (squeezed to the photo's shape)":
             [p["painting"] for p in complete]}  # fmt: skip
     for n in names:
@@ -273,16 +279,17 @@ def pairs_md(res: dict, sheet: str) -> str:
         eq = [at_cpu(p["runs"][n]["trajectory"], min(p["runs"][k]["cpu"] for k in names)) for p in complete]
         eq = [e for e in eq if e]
         mean = {k: _mean([r["scores"][k] for r in runs]) for k in ("style", "content", "colour", "texture", "style2")}
+        mean["thin"] = _mean([r["scores"]["thin"] for r in runs]) if all("thin" in r["scores"] for r in runs) else None
         eqs = (f"{_mean([e['style'] for e in eq]):.3f} / {_mean([e['content'] for e in eq]):.3f} / "
                f"{_mean([e['style2'] for e in eq]):.2f} ({len(eq)} pairs)") if eq else ""  # fmt: skip
         lines.append(f"| {n} | {_row(mean)} | {_mean([r['cpu'] for r in runs]):.0f} | "
                      f"{_mean([r['wall'] for r in runs]):.0f} | {eqs} |")  # fmt: skip
     for label, ss in refs.items():
         if ss:
-            mean = {k: _mean([s[k] for s in ss]) for k in ("style", "content", "colour", "texture", "style2")}
+            mean = {k: _mean([s[k] for s in ss]) for k in ("style", "content", "colour", "texture", "style2", "thin")}
             lines.append(f"| _{label}_ | {_row(mean)} | | | |")
-    lines += ["", "| pair | run | style | SSIM | colour | texture | style2 | CPU s | wall s |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines += ["", "| pair | run | style | SSIM | colour | texture | style2 | thin | CPU s | wall s |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for p in res["pairs"]:
         lines.append(f"| {p['pair']} | _preview_ | {_row(p['preview'])} | | |")
         for n, r in p["runs"].items():
@@ -301,7 +308,7 @@ def pairs_md(res: dict, sheet: str) -> str:
                 for n, hit in per.items():
                     lines.append(f"| {p['pair']} | {e} | {p['baselines'][e]['cpu']:.0f} | {n} | "
                                  f"{_ratio(hit['magenta'])} | {_ratio(hit['both'])} |")  # fmt: skip
-    lines += ["", f"Outputs: [`{sheet}`]({sheet}) (photo, painting, then each run; labels: style / SSIM / style2)."]
+    lines += ["", f"Outputs: [`{sheet}`]({sheet}) (photo, painting, then each run; labels: style / SSIM / style2 / thin)."]
     return "\n".join(lines)
 
 
@@ -327,7 +334,8 @@ def contact_sheet(res: dict, path: Path, height: int = 160) -> Path:
             sheet.paste(img, (x, y + label))
             draw.text((x + 2, y + 1), name, fill="black")
             if s:
-                draw.text((x + 2, y + 12), f"{s['style']:.3f} / {s['content']:.2f} / {s['style2']:.2f}", fill="black")
+                thin = f" / {s['thin']:.2f}" if s.get("thin") is not None else ""
+                draw.text((x + 2, y + 12), f"{s['style']:.3f} / {s['content']:.2f} / {s['style2']:.2f}{thin}", fill="black")
             elif name == "photo":
                 draw.text((x + 2, y + 12), res["pairs"][ri]["pair"], fill="black")
             x += img.width + 4

@@ -65,3 +65,10 @@ def test_a_saved_run_is_reused_only_when_its_settings_are_the_same():
     assert not pairs.same_settings(saved, {**now, "block_size": 128})
     assert not pairs.same_settings({**saved, "steps": 7}, now)
     assert not pairs.same_settings({**now, "gone": 1}, now)
+    # a field whose default changes pictures (content_fine below 512 px): a run saved before it
+    # existed is a run without it, not a run of the new default
+    before = {k: v for k, v in now.items() if k != "content_fine"}
+    assert not pairs.same_settings(before, now)
+    assert pairs.same_settings(before, {**now, "content_fine": 0.0})
+    at512 = StyleConfig(size=512).to_dict()  # where it changes nothing, the saved run stands
+    assert pairs.same_settings({k: v for k, v in at512.items() if k != "content_fine"}, at512)

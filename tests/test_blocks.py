@@ -59,8 +59,9 @@ def test_block_gradient_is_the_whole_image_gradient(kind, cl, sl, size, block):
     sw = STYLE_LOSS_SCALE[kind] * 1e-2
     c0, s0, g_whole = _whole(x, features, cl, c_whole, sl, s_targets, lw, kind, sw=sw)
     objective = blocks.BlockObjective(
-        features, cut, content_layers=cl, content_targets=c_whole, content_weight=1.0, content_reduction="mean",
-        style_layers=sl, style_targets=s_targets, layer_weights=lw, style_weight=sw, kind=kind, normalize=True,
+        features, cut, content_layers=cl, content_targets=c_whole, content_weights=(1.0,) * len(cl),
+        content_reduction="mean", style_layers=sl, style_targets=s_targets, layer_weights=lw, style_weight=sw,
+        kind=kind, normalize=True,
     )  # fmt: skip
     terms, g_blocks = objective(x)
     assert terms["content"] == pytest.approx(c0, rel=1e-4)

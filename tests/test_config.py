@@ -120,3 +120,4 @@ def test_classic_is_the_original_recipe_field_by_field():
     assert c.content_reduction == "sum" and c.clamp is False and c.gram == "raw"
     assert c.tv_weight == 0.0 and c.pooling == "max" and c.style_layer_weights == () and c.color == "none"
     assert c.style_scale == 1.0 and c.preview_every == 100
+    assert c.content_fine == 0.0  # its own content layers at every size (plan.content_weights)

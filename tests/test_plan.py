@@ -394,3 +394,28 @@ def test_a_block_scale_after_a_whole_one_is_planned_with_what_the_whole_one_leav
     assert mem.scales[-2].block == 0 and last.block
     counted = predict_peak(cfg2, last.size, last.steps, last.block, whole_before(mem.scales[:-1]))
     assert last.peak == counted > predict_peak(cfg2, last.size, last.steps, last.block)
+
+
+def test_content_below_512_px_also_matches_a_shallower_layer_and_nothing_changes_from_512_up():
+    from painterly.config import CLASSIC, CONTENT_FULL_SIZE
+    from painterly.plan import content_weights, shallower_layer
+
+    d = StyleConfig()
+    assert CONTENT_FULL_SIZE == 512
+    for size in (512, 513, 768, 1024, 4096):  # the default's objective at 512 px and up is today's
+        assert content_weights(d.replace(size=size)) == {"relu4_2": 1.0}
+    assert content_weights(d.replace(size=256)) == {"relu4_2": 1.0, "relu3_2": 1.0}
+    assert content_weights(d.replace(size=100)) == {"relu4_2": 1.0, "relu3_2": 1.0}
+    assert content_weights(d.replace(size=362))["relu3_2"] == pytest.approx(0.5, abs=0.01)  # log2(512/362)
+    between = [content_weights(d.replace(size=s))["relu3_2"] for s in (500, 450, 384, 300)]
+    assert between == sorted(between) and 0 < between[0] < 0.05  # grows smoothly from 0 at 512 px
+    weighted = d.replace(size=256, content_weight=2.0, content_fine=0.5)
+    assert content_weights(weighted) == {"relu4_2": 2.0, "relu3_2": 1.0}
+    assert content_weights(d.replace(size=256, content_fine=0.0)) == {"relu4_2": 1.0}
+    # a layer already matched is not doubled; one with no shallower twin adds nothing
+    assert content_weights(d.replace(size=256, content_layers=("relu3_2", "relu4_2"))) == {
+        "relu3_2": 1.0, "relu4_2": 1.0, "relu2_2": 1.0}  # fmt: skip
+    assert content_weights(d.replace(size=256, content_layers=("relu1_2",))) == {"relu1_2": 1.0}
+    assert shallower_layer("relu3_4") is None and shallower_layer("pool4") == "pool3"
+    # the classic recipe reads its own layers at every size
+    assert content_weights(CLASSIC.replace(size=256)) == dict.fromkeys(CLASSIC.content_layers, 1.0)

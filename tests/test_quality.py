@@ -84,3 +84,56 @@ def test_painting_far_closer_than_photo_preview_in_between(shared_images):
         assert at["painting"].style2 < 0.5 * at["photo"].style2, msg
         assert at["painting"].style2 < at["preview"].style2 < at["photo"].style2, msg
         assert at["preview"].colour < at["photo"].colour, msg
+
+
+def _lines_photo(lines: bool = True, w: int = 128, h: int = 96) -> Image.Image:
+    """A synthetic photo: a smooth gradient with a big dark square (edges, not thin), and, with
+    ``lines``, thin dark lines one and two pixels wide and a word of small text."""
+    from PIL import ImageDraw
+
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = 0.35 + 0.4 * xx / w + 0.15 * yy / h
+    img = Image.fromarray((np.stack([base, base * 0.9, base * 0.8], -1) * 255).astype(np.uint8), "RGB")
+    d = ImageDraw.Draw(img)
+    d.rectangle((8, 50, 40, 86), fill=(40, 40, 50))
+    if lines:
+        for i, x in enumerate(range(56, 120, 12)):
+            d.line((x, 6, x + 10, 90), fill=(20, 20, 20), width=1 + i % 2)
+        d.line((4, 20, 50, 34), fill=(240, 240, 230), width=1)
+        d.text((6, 2), "thin", fill=(10, 10, 10))
+    return img
+
+
+def test_thin_mask_finds_lines_not_the_edges_of_large_shapes():
+    photo = _lines_photo()
+    mask = quality.thin_mask(np.asarray(photo.convert("L"), dtype=np.float32) / 255.0)
+    assert mask[6:90, 56:124].mean() > 0.15  # the lines' band
+    # the square's sides (x = 8 and 40, y = 50..86), away from the lines: a step edge is not thin
+    assert mask[55:82, 5:12].mean() < 0.02 and mask[55:82, 37:44].mean() < 0.02
+    assert not quality.thin_mask(np.full((40, 40), 0.5, np.float32)).any()
+
+
+def test_thin_structure_falls_as_the_lines_fade_and_is_near_zero_without_them():
+    photo = _lines_photo()
+    assert quality.thin_structure(photo, photo) == pytest.approx(1.0, abs=1e-6)
+    blur1 = quality.thin_structure(photo.filter(ImageFilter.GaussianBlur(1)), photo)
+    blur2 = quality.thin_structure(photo.filter(ImageFilter.GaussianBlur(2)), photo)
+    gone = quality.thin_structure(_lines_photo(lines=False), photo)
+    assert 1.0 > blur1 + 0.05 and blur1 > blur2 + 0.1, (blur1, blur2)
+    assert abs(gone) < 0.2, gone
+    # colours do not matter, only the luminance's line work; a photo with no thin structure has no score
+    assert quality.thin_structure(_shift_colour(photo, 20, -20), photo) > 0.9
+    flat = Image.new("RGB", (64, 48), (120, 130, 140))
+    assert np.isnan(quality.thin_structure(flat, flat))
+
+
+def test_thin_structure_of_the_shared_photos_at_256_px(shared_images):
+    """On the dev photos at 256 px: the photo 1, a 1 px blur lower, a painting near 0."""
+    from painterly import images as im
+
+    painting = Image.open(shared_images / "style_starry_night.jpg").convert("RGB")
+    for name in ("astronaut", "chelsea", "coffee"):
+        photo = im.resize_long_side(Image.open(shared_images / f"content_{name}.jpg").convert("RGB"), 256)
+        blurred = quality.thin_structure(photo.filter(ImageFilter.GaussianBlur(1)), photo)
+        other = quality.thin_structure(painting.resize(photo.size, Image.Resampling.LANCZOS), photo)
+        assert 0.5 < blurred < 0.95 and abs(other) < 0.15, (name, blurred, other)

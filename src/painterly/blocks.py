@@ -130,8 +130,8 @@ def stitch(features: Features, img: torch.Tensor, layers: Sequence[str], tiles: 
 class BlockObjective:
     """The content and style terms of a whole image and their gradient, computed block by block.
 
-    The same objective as stylize's whole-image closure: content_weight * sum of content losses
-    over ``content_layers``; ``style_weight`` (times the loss's scale) * sum of ``layer_weights``
+    The same objective as stylize's whole-image closure: the sum of ``content_weights`` * content
+    loss over ``content_layers``; ``style_weight`` (times the loss's scale) * sum of ``layer_weights``
     * style distance over ``style_layers``.
     """
 
@@ -142,7 +142,7 @@ class BlockObjective:
         *,
         content_layers: Sequence[str],
         content_targets: dict[str, torch.Tensor],
-        content_weight: float,
+        content_weights: Sequence[float],
         content_reduction: Literal["sum", "mean"],
         style_layers: Sequence[str],
         style_targets: dict,
@@ -157,7 +157,7 @@ class BlockObjective:
         self.cl, self.c_targets, self.cw, self.reduction = (
             tuple(content_layers),
             content_targets,
-            content_weight,
+            tuple(content_weights),
             content_reduction,
         )
         self.sl, self.s_targets, self.lw, self.sw = (
@@ -201,9 +201,9 @@ class BlockObjective:
             obj = xb.new_zeros(())
             for k in self.sl:
                 obj = obj + sum((p * d).sum() for p, d in zip(_sums(feats[k], self.kind), dsums[k]))
-            for k in self.cl:
+            for k, cw in zip(self.cl, self.cw):
                 diff = (feats[k] - _region(self.c_targets[k], _pad_box(t, k))).pow(2)
-                per = self.cw * (0.5 if self.reduction == "sum" else 1.0 / self.c_targets[k].numel())
+                per = cw * (0.5 if self.reduction == "sum" else 1.0 / self.c_targets[k].numel())
                 content += per * float(_core(diff, t, k).detach().sum())
                 obj = obj + per * diff.sum()
             (g,) = torch.autograd.grad(obj, xb)

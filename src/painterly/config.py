@@ -42,6 +42,12 @@ VGG_LAYERS: tuple[str, ...] = (
 # (VGG's receptive fields are fixed in pixels; jcjohnson/neural-style #36, #199).
 MIN_AUTO_SCALE = 512
 
+# Below this output size the content is also matched one VGG block shallower (plan.content_weights):
+# VGG's receptive fields are fixed in pixels, so at 256 px relu4_2 sees twice as much of the picture
+# as at 512 px and lets thin structures go (issue 13: a rocket at 256 px nearly gone); at 256 px
+# relu3_2 reads the picture on the grid relu4_2 reads a 512 px one on. At and above it, nothing changes.
+CONTENT_FULL_SIZE = 512
+
 # Longest output side we accept. Above about 2048 px a run goes in blocks (blocks.py) when the
 # whole image would not fit the memory budget; the memory plan (plan.py) refuses what cannot fit.
 MAX_SIZE = 8192
@@ -92,6 +98,13 @@ class StyleConfig:
     style_weight: float = _f(5e-3, "Weight of the style loss (beta in Gatys et al.).", min=0.0)
     tv_weight: float = _f(0.0, "Weight of the total-variation (smoothness) loss.", min=0.0)
     content_layers: tuple[str, ...] = _f(("relu4_2",), "VGG19 layers matched for content.", choices=VGG_LAYERS)
+    content_fine: float = _f(
+        1.0,
+        f"Below {CONTENT_FULL_SIZE} px, the content is also matched one VGG block shallower (relu4_2 -> "
+        "relu3_2), so that thin structures hold at small sizes: the weight of that layer relative to the "
+        f"content layers' at {CONTENT_FULL_SIZE // 2} px and below, less in between (0 = off).",
+        min=0.0,
+    )
     style_layers: tuple[str, ...] = _f(
         ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
         "VGG19 layers matched for style (Gram matrices).",
@@ -339,6 +352,7 @@ CLASSIC = StyleConfig(
     content_layers=("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
     style_layers=("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
     content_reduction="sum",
+    content_fine=0.0,  # the recipe's layers at every size
     style_loss="gram",
     gram="raw",
     optimizer="adam",

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
-from .config import MIN_AUTO_SCALE, MIN_SIZE, VGG_LAYERS, ConfigError, StyleConfig, parse_bytes
+from .config import CONTENT_FULL_SIZE, MIN_AUTO_SCALE, MIN_SIZE, VGG_LAYERS, ConfigError, StyleConfig, parse_bytes
 from .images import ImageError, fit_size
 
 Scale = tuple[tuple[int, int], int]  # ((width, height), steps) of one scale
@@ -64,6 +64,34 @@ def style_long_side(config: StyleConfig, size: tuple[int, int]) -> int:
     """The long side the paintings are read at for a scale of ``size`` (w, h): ``style_scale``
     times the scale's, so the strokes keep their size relative to the picture."""
     return max(MIN_SIZE, round(max(size) * config.style_scale))
+
+
+def content_weights(config: StyleConfig) -> dict[str, float]:
+    """{layer: weight} of the content loss of a run of ``config`` (content_weight included).
+
+    ``config.content_layers`` at ``content_weight`` each; below CONTENT_FULL_SIZE px, also the
+    layer one block shallower than each (relu4_2 -> relu3_2) at ``content_fine`` times that, in
+    full from half that size down and in proportion to log2(CONTENT_FULL_SIZE / size) between, so
+    the picture changes smoothly with the size. Decided by the output size, once for the run:
+    every scale and every block match the same content, and at CONTENT_FULL_SIZE px and above
+    nothing changes.
+    """
+    weights = {k: config.content_weight for k in config.content_layers}
+    below = min(1.0, max(0.0, math.log2(CONTENT_FULL_SIZE / config.size)))
+    if config.content_fine and below > 0:
+        for k in config.content_layers:
+            finer = shallower_layer(k)
+            if finer is not None and finer not in weights:
+                weights[finer] = config.content_weight * config.content_fine * below
+    return weights
+
+
+def shallower_layer(layer: str) -> Optional[str]:
+    """The same layer one VGG block shallower (relu4_2 -> relu3_2), or None where there is none
+    (block 1, or relu3_4: block 2 has two convolutions)."""
+    i = next(i for i, c in enumerate(layer) if c.isdigit())  # the block: relu[4]_2, pool[4]
+    name = f"{layer[:i]}{int(layer[i]) - 1}{layer[i + 1 :]}"
+    return name if name in VGG_LAYERS else None
 
 
 def check_shape(width: int, height: int, long_side: int, name: str) -> None:
@@ -418,7 +446,7 @@ def predict_peak(config: StyleConfig, size: tuple[int, int], steps: int, block: 
         leftover = AFTER_WHOLE_BYTES * after
     else:
         graph_px = pixels
-    content = sum(4 * layer_channels(k) * pixels / layer_stride(k) ** 2 for k in config.content_layers)
+    content = sum(4 * layer_channels(k) * pixels / layer_stride(k) ** 2 for k in content_weights(config))
     per_px = GRAPH_BYTES[precision] * _graph_elements(config.last_layer, graph_px) + BACKWARD_BYTES[precision]
     graph = per_px * graph_px
     return int(PEAK_MARGIN * (BASE_BYTES + 12 * pixels * copies + content + graph + leftover))

@@ -148,7 +148,8 @@ def stylize(
     if config.threads:
         torch.set_num_threads(config.threads)
     net = get_vgg(config.last_layer, config.pooling, config.weights, str(device))
-    cl, sl = config.content_layers, config.style_layers
+    cw = pl.content_weights(config)  # {layer: weight}: below 512 px also a shallower layer (thin structures)
+    cl, sl = tuple(cw), config.style_layers
     kind = config.style_loss
     lw = config.style_layer_weights or default_layer_weights(sl, kind)
     layers = tuple(dict.fromkeys(cl + sl))
@@ -180,7 +181,7 @@ def stylize(
             return None
         return blocks.BlockObjective(
             features, pl.tiles(*size, block, memory.halo), content_layers=cl, content_targets=c_targets,
-            content_weight=config.content_weight, content_reduction=config.content_reduction, style_layers=sl,
+            content_weights=[cw[k] for k in cl], content_reduction=config.content_reduction, style_layers=sl,
             style_targets=s_targets, layer_weights=lw, style_weight=config.style_weight * STYLE_LOSS_SCALE[kind],
             kind=kind, normalize=norm,
         )  # fmt: skip
@@ -252,8 +253,8 @@ def stylize(
                 else:
                     feats = features(x, layers)
                     if cl:
-                        terms["content"] = config.content_weight * sum(
-                            content_loss(feats[k], c_targets[k], config.content_reduction) for k in cl
+                        terms["content"] = sum(
+                            cw[k] * content_loss(feats[k], c_targets[k], config.content_reduction) for k in cl
                         )
                     if sl:
                         terms["style"] = (
