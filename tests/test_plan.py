@@ -419,3 +419,20 @@ def test_content_below_512_px_also_matches_a_shallower_layer_and_nothing_changes
     assert shallower_layer("relu3_4") is None and shallower_layer("pool4") == "pool3"
     # the classic recipe reads its own layers at every size
     assert content_weights(CLASSIC.replace(size=256)) == dict.fromkeys(CLASSIC.content_layers, 1.0)
+
+
+def test_a_whole_scale_that_would_crowd_out_the_print_runs_in_blocks_instead():
+    # A square 8192 px print under 16 GB: with 2048 px run whole, what that scale leaves behind
+    # (AFTER_WHOLE_BYTES) no longer lets the 8192 px scale fit even in the smallest blocks; with
+    # 2048 px in blocks too, it fits. The plan takes the slower steps rather than refusing.
+    from painterly.plan import _memory_plan
+
+    cfg = StyleConfig(size=8192, max_memory="16GB", precision="bf16")
+    run = RunPlan.build(cfg, 512, 512)
+    with pytest.raises(PlanError):
+        _memory_plan(cfg, run.scales, 16 * 10**9, 10**12)  # every scale that fits whole, whole
+    mem = run.memory(cfg)
+    assert mem.peak <= 16 * 10**9
+    assert [s.block == 0 for s in mem.scales] == [True, True, False, False, False]  # 512 and 1024 whole
+    roomy = RunPlan.build(cfg, 512, 512).memory(cfg, 64 * 10**9)
+    assert [s.block for s in roomy.scales][:3] == [0, 0, 0]  # with room, whole as before

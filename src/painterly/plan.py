@@ -543,7 +543,24 @@ def _blocks_to_try(size: tuple[int, int], align: int) -> list[int]:
 
 def memory_plan(config: StyleConfig, scales: Sequence[Scale], budget: int) -> MemoryPlan:
     """Whole image where it fits ``budget`` (unless config.block_size asks for blocks), else the
-    largest blocks that fit. Raises PlanError with what would fit."""
+    largest blocks that fit. Raises PlanError with what would fit.
+
+    A whole-image scale leaves memory behind that a later block scale pays for (AFTER_WHOLE_BYTES),
+    so where the later scales cannot fit, the plan is tried again with the larger earlier scales
+    in blocks too, largest first: slower steps there, rather than a refusal."""
+    sizes = sorted({w * h for (w, h), _ in scales}, reverse=True)
+    refused: Optional[PlanError] = None
+    for whole_up_to in sizes:
+        try:
+            return _memory_plan(config, scales, budget, whole_up_to)
+        except PlanError as e:
+            refused = refused or e
+    assert refused is not None
+    raise refused
+
+
+def _memory_plan(config: StyleConfig, scales: Sequence[Scale], budget: int, whole_up_to: int) -> MemoryPlan:
+    """memory_plan with whole-image mode allowed only for scales of at most ``whole_up_to`` pixels."""
     halo, align = block_geometry(config.last_layer)
     smallest = 4 * align  # smaller blocks would spend nearly all their time on the overlap
     out: list[ScaleMemory] = []
@@ -551,7 +568,7 @@ def memory_plan(config: StyleConfig, scales: Sequence[Scale], budget: int) -> Me
         after = whole_before(out)
         if config.block_size and config.block_size < max(size):
             choices = [_up(config.block_size, align)]
-        elif predict_peak(config, size, steps) <= budget:
+        elif size[0] * size[1] <= whole_up_to and predict_peak(config, size, steps) <= budget:
             out.append(ScaleMemory(size, steps, 0, 1, predict_peak(config, size, steps)))
             continue
         else:
