@@ -132,15 +132,7 @@ def _play_button(store: JobStore, job: Job) -> None:
     with st.popover("Play", icon=":material/play_arrow:", width="stretch"):
         data = media.file_bytes(str(path), media.mtime_ns(path))
         st.video(data, format="video/mp4")
-        st.download_button(
-            "Download MP4",
-            data,
-            f"painterly-{job.id[:8]}.mp4",
-            "video/mp4",
-            on_click="ignore",
-            key=f"mp4:{job.id}",
-            width="stretch",
-        )
+        media.mp4_download(job, data, key=f"mp4:{job.id}")
 
 
 def _delete_button(store: JobStore, job: Job, owner: str) -> None:

@@ -100,15 +100,7 @@ def follow(job_id: str, mine: bool) -> None:
         if job.precision:
             st.caption(f"Computing in {precision.WORDS.get(job.precision, job.precision)}.")
         if mine:
-            if st.button(
-                "Stop and keep",
-                type="primary",
-                disabled=job.cancel_requested,
-                key="stop",
-                help="End now and keep the picture as it is.",
-            ):
-                store.cancel(job.id)
-                st.toast("Stopping; your picture is kept.")
+            _stop_button(store, job, "End now and keep the picture as it is.", "Stopping; your picture is kept.")
         if job.start_step:
             st.caption(f"Resumed from step {job.start_step} after an interruption.")
     with picture:
@@ -124,6 +116,13 @@ def follow(job_id: str, mine: bool) -> None:
                 st.image(thumbs[0], caption="Getting the painter ready…", width=min(job.width, 720))
             else:
                 st.info("The first image appears after the first steps…")
+
+
+def _stop_button(store: JobStore, job: Job, help: str, done: str) -> None:
+    """The owner's "Stop and keep" on a running job's page (a picture's or a video's)."""
+    if st.button("Stop and keep", type="primary", disabled=job.cancel_requested, key="stop", help=help):
+        store.cancel(job.id)
+        st.toast(done)
 
 
 def _paused(store: JobStore, job: Job, problem: str) -> None:
@@ -158,15 +157,12 @@ def _live_video(store: JobStore, job: Job, mine: bool) -> None:
         c3.metric("Per frame", logic.format_clock(job.frame_seconds), help=_PER_FRAME_HELP)
         st.caption(logic.video_progress_line(job))
         if mine:
-            if st.button(
-                "Stop and keep",
-                type="primary",
-                disabled=job.cancel_requested,
-                key="stop",
-                help="End the video at the frames finished so far (at least the first).",
-            ):
-                store.cancel(job.id)
-                st.toast("Stopping; the frames finished so far become your video.")
+            _stop_button(
+                store,
+                job,
+                "End the video at the frames finished so far (at least the first).",
+                "Stopping; the frames finished so far become your video.",
+            )
         if job.start_step:
             st.caption(f"Resumed at frame {job.start_step + 1} after an interruption; the frames before were kept.")
     with picture:
@@ -332,15 +328,7 @@ def _finished_video(store: JobStore, job: Job) -> None:
     with result:
         st.video(data, format="video/mp4")
     with side:
-        st.download_button(
-            "Download MP4",
-            data,
-            f"painterly-{job.id[:8]}.mp4",
-            "video/mp4",
-            on_click="ignore",
-            key="mp4",
-            width="stretch",
-        )
+        media.mp4_download(job, data, key="mp4")
         inputs = media.job_inputs(store.data_dir, job.id)
         if inputs is not None:
             content, styles = inputs

@@ -18,6 +18,7 @@ from PIL import Image, ImageOps
 
 from .. import images as im
 from .. import videoio as vio
+from ..jobs import Job
 
 WORK_SIDE = 1024  # long side of the copy the page works with (thumbnails, the preview)
 THUMB_SIDE = 320
@@ -84,6 +85,13 @@ def _check_clip(key: str, _data: bytes) -> tuple[vio.VideoInfo, Image.Image]:
 def file_bytes(path: str, mtime_ns: int) -> bytes:
     """A finished video's bytes for the player and the download; ``mtime_ns`` keys a rewrite."""
     return Path(path).read_bytes()
+
+
+def mp4_download(job: Job, data: bytes, key: str) -> None:
+    """The "Download MP4" button of a finished video (its page and its gallery entry)."""
+    st.download_button(
+        "Download MP4", data, f"painterly-{job.id[:8]}.mp4", "video/mp4", on_click="ignore", key=key, width="stretch"
+    )
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
