@@ -514,6 +514,21 @@ def test_a_config_this_version_cannot_run_fails_with_the_reason(store, submit):
     assert job.status == "failed" and "unknown option(s): brush" in job.error
 
 
+def test_a_job_stored_before_an_option_existed_runs_as_it_was_asked(store, submit):
+    """A job queued (or checkpointed) by an earlier version lacks the options added since: it is
+    read with the value that reproduces that version's run (config.ADDED_OPTIONS), not today's
+    default, so a job resumed across an upgrade keeps its rule mid-run."""
+    fine = cfg(content_fine=1.0)  # below 512 px content_fine changes the picture
+    old, new = submit(fine), submit(fine)
+    conn = sqlite3.connect(store.db_path)
+    with conn:
+        conn.execute("UPDATE jobs SET config = json_remove(config, '$.content_fine') WHERE id = ?", (old,))
+    conn.close()
+    assert store.run_config(old) == fine.replace(content_fine=0.0) == store.get(old).config
+    assert store.run_config(new) == fine == store.get(new).config  # a whole record is read as written
+    assert StyleConfig.from_dict({}).content_fine == StyleConfig().content_fine  # options typed by a user: defaults
+
+
 # --- Ray (optional extra) ---------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import stat
@@ -47,6 +48,19 @@ def clip(tmp_path_factory) -> bytes:
 
 def painting(style_img) -> bytes:
     return im.encode_image(style_img, "PNG")
+
+
+def test_a_video_job_stored_before_reanchoring_resumes_without_it(store, clip, style_img):
+    """video.json written before ``reanchor`` existed: read with 0 (the rule its first frames were
+    made by, config.ADDED_VIDEO_OPTIONS), not today's default."""
+    old = store.submit_video(clip, [painting(style_img)], cfg(), owner="me", video=VideoConfig())
+    path = store.job_dir(old) / "video.json"
+    record = json.loads(path.read_text())
+    del record["reanchor"]
+    path.write_text(json.dumps(record))
+    assert store.video_config(old) == VideoConfig(reanchor=0.0)
+    new = store.submit_video(clip, [painting(style_img)], cfg(), owner="me", video=VideoConfig())
+    assert store.video_config(new) == VideoConfig() and VideoConfig().reanchor > 0
 
 
 def test_a_video_job_becomes_an_mp4_with_every_frame_and_the_audio(store, clip, style_img):

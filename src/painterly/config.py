@@ -240,6 +240,13 @@ class StyleConfig:
         kwargs: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items()}
         return cls(**kwargs)
 
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any]) -> StyleConfig:
+        """A stored job's settings (a whole ``to_dict`` record): an option the record lacks was
+        added after it was written, so it takes the value that runs it as it was asked
+        (``ADDED_OPTIONS``), not today's default."""
+        return cls.from_dict({**ADDED_OPTIONS, **data})
+
     @property
     def last_layer(self) -> str:
         """The deepest VGG layer this run reads; the network is built only up to it."""
@@ -373,6 +380,13 @@ QUALITY = StyleConfig(steps=600, scales=3)
 # A fast sketch for the studio's first look.
 DRAFT = StyleConfig(size=384, steps=60, scales=2)
 
+# Options added after jobs began to be stored, each with the value that reproduces what a run did
+# before it existed. A job queued before an upgrade and run (or resumed mid-run) after it keeps
+# the rule it was started under, so its steps after a restart are the steps it would have made.
+# Add an entry here with every new option whose default changes pictures.
+ADDED_OPTIONS: dict[str, Any] = {"content_fine": 0.0}  # before it: content on relu4_2 alone at every size
+ADDED_VIDEO_OPTIONS: dict[str, Any] = {"reanchor": 0.0}  # before it: Ruder's consistency check alone
+
 PRESETS: dict[str, StyleConfig] = {"default": DEFAULT, "draft": DRAFT, "quality": QUALITY, "classic": CLASSIC}
 PRESET_HELP: dict[str, str] = {
     "default": "Best picture per second on an ordinary CPU.",
@@ -477,3 +491,9 @@ class VideoConfig:
         if unknown:
             raise ConfigError(f"unknown video option(s): {', '.join(unknown)}")
         return cls(**data)
+
+    @classmethod
+    def from_record(cls, data: Mapping[str, Any]) -> VideoConfig:
+        """A stored video job's settings; options added since it was written as in
+        ``ADDED_VIDEO_OPTIONS`` (see ``StyleConfig.from_record``)."""
+        return cls.from_dict({**ADDED_VIDEO_OPTIONS, **data})

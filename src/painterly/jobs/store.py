@@ -676,14 +676,14 @@ class JobStore:
         if row is None:
             raise KeyError(f"no job {job_id!r}")
         try:
-            return StyleConfig.from_dict(json.loads(row[0]))
+            return StyleConfig.from_record(json.loads(row[0]))
         except json.JSONDecodeError as e:
             raise ConfigError(f"the job's settings are unreadable ({e})") from None
 
     def video_config(self, job_id: str) -> VideoConfig:
         """A video job's VideoConfig, read strictly (ConfigError if this version cannot run it)."""
         try:
-            return VideoConfig.from_dict(json.loads((self.job_dir(job_id) / VIDEO_CONFIG).read_bytes()))
+            return VideoConfig.from_record(json.loads((self.job_dir(job_id) / VIDEO_CONFIG).read_bytes()))
         except (OSError, ValueError, TypeError) as e:
             raise ConfigError(f"the job's video settings are unreadable ({e})") from None
 
@@ -1083,10 +1083,10 @@ def _lenient_config(text: str) -> StyleConfig:
     record that still does not validate shows as the defaults (the worker's strict read,
     ``JobStore.run_config``, fails such a job with the reason instead of running it)."""
     try:
-        return StyleConfig.from_dict(json.loads(text))
+        return StyleConfig.from_record(json.loads(text))
     except (ConfigError, ValueError, TypeError):
         try:
-            return StyleConfig.from_dict({k: v for k, v in json.loads(text).items() if k in _CONFIG_FIELDS})
+            return StyleConfig.from_record({k: v for k, v in json.loads(text).items() if k in _CONFIG_FIELDS})
         except (ConfigError, ValueError, TypeError, AttributeError):
             return StyleConfig()
 
