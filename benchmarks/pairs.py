@@ -40,6 +40,8 @@ from typing import Optional
 
 from PIL import Image
 
+from painterly.config import ADDED_OPTIONS
+
 from . import quality, report
 from .runner import CONTENT_TOL, OUT, REPO, SHARED_IMAGES, THREADS, cached_run, machine, pastiche_cmd, pythonpath, run_engine, run_process
 
@@ -52,10 +54,9 @@ OLD_DEFAULT: dict = {
     "style_layer_weights": [], "style_blend": [], "gram": "normalised", "content_reduction": "mean",
     "optimizer": "lbfgs", "lr": 1.0, "init": "preview", "seed": 0, "clamp": True, "pooling": "max",
     "style_scale": 1.0, "color": "none", "color_strength": 1.0,
-    "style_loss": "gram", "precision": "fp32",  # the fields as they were before they existed
     "max_memory": "", "block_size": 0,  # prints (issue 10): the plan decides; whole image at 512 px
     "average": 0.0,  # iterate averaging (issue 13): off, as every run before it
-    "content_fine": 0.0,  # the shallower content layer below 512 px (issue 13): none, as before it
+    **ADDED_OPTIONS,  # style_loss, precision, content_fine: the fields as they were before they existed
 }  # fmt: skip
 
 CANDIDATES: dict[str, dict] = {
@@ -155,11 +156,11 @@ def run_candidate(name: str, overrides: dict, pair: tuple[Path, Path], size: int
 
 def same_settings(saved: dict, now: dict) -> bool:
     """Whether a saved run is a run of ``now``: every saved field equal, and every field added to
-    StyleConfig since then at the value that reproduces the runs made before it (OLD_DEFAULT's;
-    a new default such as content_fine's changes pictures, so it is not that value)."""
+    StyleConfig since then at the value that reproduces the runs made before it (its default, or
+    config.ADDED_OPTIONS' where a new default such as content_fine's changes pictures)."""
     from painterly.config import CONTENT_FULL_SIZE, StyleConfig
 
-    before = {**StyleConfig().to_dict(), **OLD_DEFAULT}
+    before = {**StyleConfig().to_dict(), **ADDED_OPTIONS}
     if now.get("size", 0) >= CONTENT_FULL_SIZE:  # content_fine changes nothing there (plan.content_weights)
         before["content_fine"] = now.get("content_fine")
     return set(saved) <= set(now) and all(

@@ -525,6 +525,9 @@ def test_a_job_stored_before_an_option_existed_runs_as_it_was_asked(store, submi
         conn.execute("UPDATE jobs SET config = json_remove(config, '$.content_fine') WHERE id = ?", (old,))
     conn.close()
     assert store.run_config(old) == fine.replace(content_fine=0.0) == store.get(old).config
+    with sqlite3.connect(store.db_path) as conn:  # a record from before the loss and precision options too
+        conn.execute("UPDATE jobs SET config = json_remove(config, '$.style_loss', '$.precision') WHERE id = ?", (old,))
+    assert store.run_config(old) == fine.replace(content_fine=0.0, style_loss="gram", precision="fp32")
     assert store.run_config(new) == fine == store.get(new).config  # a whole record is read as written
     assert StyleConfig.from_dict({}).content_fine == StyleConfig().content_fine  # options typed by a user: defaults
 

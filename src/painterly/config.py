@@ -380,11 +380,17 @@ QUALITY = StyleConfig(steps=600, scales=3)
 # A fast sketch for the studio's first look.
 DRAFT = StyleConfig(size=384, steps=60, scales=2)
 
-# Options added after jobs began to be stored, each with the value that reproduces what a run did
-# before it existed. A job queued before an upgrade and run (or resumed mid-run) after it keeps
-# the rule it was started under, so its steps after a restart are the steps it would have made.
+# Options added after settings began to be stored (studio jobs, benchmark runs), each with the
+# value that reproduces what a run did before it existed; an option added at a default that
+# changes nothing needs no entry. A job queued before an upgrade and run (or resumed mid-run)
+# after it keeps the rule it was started under, so its steps after a restart are the steps it
+# would have made; a saved benchmark run is reused only for settings it was really made with.
 # Add an entry here with every new option whose default changes pictures.
-ADDED_OPTIONS: dict[str, Any] = {"content_fine": 0.0}  # before it: content on relu4_2 alone at every size
+ADDED_OPTIONS: dict[str, Any] = {
+    "style_loss": "gram",  # before it: Gram matrices (with equal layer weights, losses.default_layer_weights)
+    "precision": "fp32",  # before it: fp32 everywhere
+    "content_fine": 0.0,  # before it: content on relu4_2 alone at every size
+}
 ADDED_VIDEO_OPTIONS: dict[str, Any] = {"reanchor": 0.0}  # before it: Ruder's consistency check alone
 
 PRESETS: dict[str, StyleConfig] = {"default": DEFAULT, "draft": DRAFT, "quality": QUALITY, "classic": CLASSIC}
