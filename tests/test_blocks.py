@@ -12,7 +12,7 @@ from painterly import images as im
 from painterly.config import VGG_LAYERS, StyleConfig
 from painterly.losses import STYLE_LOSS_SCALE, blend_statistics, content_loss, style_distance, style_statistic
 from painterly.plan import block_geometry, tiles
-from painterly.stylize import Progress, stylize
+from painterly.stylize import Progress, pick_device, stylize
 from painterly.vgg import get_vgg
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -128,7 +128,7 @@ def test_out_of_memory_falls_back_to_smaller_blocks_and_resumes(style_img, monke
     photo = _gradient(128, 96, seed=8)
     cfg = StyleConfig(size=128, steps=6, scales=1, init="content", precision="fp32", max_memory="64GB",
                       content_layers=("relu3_2",), style_layers=("relu1_1", "relu2_1", "relu3_1"))  # fmt: skip
-    net = get_vgg(cfg.last_layer)
+    net = get_vgg(cfg.last_layer, device=str(pick_device(cfg.device)))  # where the run computes (a GPU too)
     calls = {"n": 0}
 
     class Flaky:

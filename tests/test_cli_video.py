@@ -19,6 +19,9 @@ from painterly import videoio as vio
 from painterly.cli import main
 from test_cli import assert_one_line_error, run
 
+# Put first, not in place of what is there: a machine may bring packages (PyAV) on PYTHONPATH.
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
 FAST = ["--threads", "1", "--size", "32", "--steps", "2", "--steps-later", "1", "--init", "content"]
 FAST += ["--precision", "fp32", "--style-loss", "gram"]
 
@@ -57,7 +60,7 @@ def test_a_killed_run_resumes_at_the_first_unfinished_frame(capsys, tmp_path, st
     out = tmp_path / "out.mp4"
     work = tmp_path / "out.mp4.frames"
     args = ["video", str(clip), str(style), "-o", str(out), *FAST, "--steps-later", "6", "-q"]
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p))
     proc = subprocess.Popen([sys.executable, "-m", "painterly", *args], env=env)
     try:
         deadline = time.monotonic() + 120
@@ -123,7 +126,7 @@ def test_ctrl_c_stops_with_130_and_keeps_the_finished_frames(tmp_path, style):
     clip = make_clip(tmp_path / "in.mp4", 8)
     work = tmp_path / "out.mp4.frames"
     args = ["video", str(clip), str(style), "-o", str(tmp_path / "out.mp4"), *FAST, "--steps-later", "6"]
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p))
     proc = subprocess.Popen([sys.executable, "-m", "painterly", *args], env=env, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120

@@ -67,9 +67,11 @@ def test_lowers_style_loss_keeps_content_and_aspect(shapes_img, style_img, style
     assert [p.step for p in seen] == list(range(1, 13)) and all(p.steps == 12 for p in seen)
     assert seen[-1].losses["style"] < 0.5 * seen[0].losses["style"]
     # The content stays recognisable: the layout of its luminance still matches the photo's
-    # (measured 0.84 here; an unrelated picture scores near 0)...
+    # (an unrelated picture scores near 0). Measured over fp32/bf16 and 1/2 CPU threads: gram
+    # 0.84-0.86, sliced 0.78-0.80, w2 0.67-0.72 (0.675 on an H200 in bf16); w2 sits lowest
+    # whatever its weight (0.005-0.01), and the order of float sums moves it by 0.05.
     r = np.corrcoef(blurred_luma(out).ravel(), blurred_luma(shapes_img).ravel())[0, 1]
-    assert r > 0.7
+    assert r > 0.6
     # ...but the picture did change: the stripes moved in (measured 0.23 mean difference).
     assert np.abs(arr(out) - arr(shapes_img)).mean() > 0.1
 
@@ -258,7 +260,9 @@ def test_a_step_that_wrecks_the_picture_is_undone(content_img, style_img):
 def test_iterate_averaging_is_the_bias_corrected_moving_average_of_the_steps(content_img, style_img):
     # Within a scale averaging does not change the iterates, only what is shown and returned:
     # step k of the averaged run is sum_i d^(k-i) (1-d) x_i / (1 - d^k) of the plain run's x_i.
-    cfg = StyleConfig(size=48, steps=6, scales=1, init="content", preview_every=1, precision="fp32")
+    # On the CPU, where two runs are the same arithmetic: cuDNN may pick other algorithms for the
+    # second run, and the images then differ by more than rounding (seen on an H200: 2.1/255).
+    cfg = StyleConfig(size=48, steps=6, scales=1, init="content", preview_every=1, precision="fp32", device="cpu")
     _, plain = run(content_img, style_img, cfg)
     out, averaged = run(content_img, style_img, cfg.replace(average=0.5))
     xs = [arr(p.image) for p in plain]
