@@ -116,8 +116,8 @@ def test_video_config_is_checked():
 TINY = StyleConfig(size=64, steps=3, init="content", preview_every=0, precision="fp32")
 CHAIN = VideoConfig(steps_later=2)
 # A resumed run makes the very same frames as one never stopped: on the CPU, where two runs are
-# the same arithmetic. On a GPU cuDNN may pick other algorithms for the second run, so frames
-# differ by rounding there (seen on an H200); these tests pin the CPU.
+# the same arithmetic. On a GPU two runs need not give the same bits (cuDNN promises no
+# determinism by default; the frames differed on an H200), so these tests pin the CPU.
 SAME_TWICE = TINY.replace(device="cpu")
 
 
