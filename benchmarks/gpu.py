@@ -37,12 +37,11 @@ from pathlib import Path
 from PIL import Image
 
 from .pairs import _scores, all_pairs, pair_name, select_pairs
+from .precision import FINISHED_TOL, OPINIONS, finished_by
 from .report import write_block
 from .runner import REPO
 
 T0 = time.time()
-OPINIONS = ("style", "content", "style2")
-FINISHED_TOL = 0.02
 
 
 def _sync() -> None:
@@ -136,10 +135,10 @@ def finished_run(content: Image.Image, style: Image.Image, size: int, steps: int
     traj = [{"step": s, "wall": w, **_scores(img, content, style)} for s, w, img in snaps]
     end = _scores(final, content, style)
     traj = [t for t in traj if t["step"] != steps] + [{"step": steps, "wall": wall, **end}]
-    hit = next(s for s in traj if all(abs(s[k] - end[k]) <= FINISHED_TOL for k in OPINIONS))
+    hit = next(s for s in traj if finished_by(s, end))
     at80 = next((s for s in traj if s["step"] == 80), None)
     return {"wall": wall, "trajectory": traj, "finished_step": hit["step"], "finished_wall": hit["wall"],
-            "step80_within": at80 is not None and all(abs(at80[k] - end[k]) <= FINISHED_TOL for k in OPINIONS),
+            "step80_within": at80 is not None and finished_by(at80, end),
             "image": final}  # fmt: skip
 
 

@@ -29,6 +29,12 @@ FINISHED_TOL = 0.02
 OPINIONS = ("style", "content", "style2")
 
 
+def finished_by(snapshot: dict, end: dict) -> bool:
+    """Whether ``snapshot`` is the finished picture of a run ending at ``end``: within
+    FINISHED_TOL of it on every opinion (issue 16's definition; the GPU section asks too)."""
+    return all(abs(snapshot[k] - end[k]) <= FINISHED_TOL for k in OPINIONS)
+
+
 def cpu_bf16_flags() -> list[str]:
     from painterly.precision import CPU_BF16_FLAGS, cpu_flags
 
@@ -92,14 +98,14 @@ def finished(size: int = 512, base_steps: int = 80) -> list[dict]:
     for pair, rec in _runs("default-300", size).items():
         traj = rec["trajectory"]
         end = traj[-1]
-        hit = next((s for s in traj if all(abs(s[k] - end[k]) <= FINISHED_TOL for k in OPINIONS)), None)
+        hit = next((s for s in traj if finished_by(s, end)), None)
         at_base = next((s for s in traj if s["step"] == base_steps), None)
         rows.append({"pair": pair, "end": {k: end[k] for k in OPINIONS}, "end_step": end["step"],
                      "finished_step": hit and hit["step"], "finished_wall": hit and hit["wall"],
                      "finished_cpu": hit and hit["cpu"], "base_step": base_steps,
                      "base_wall": at_base and at_base["wall"],
                      "base_within": at_base is not None
-                     and all(abs(at_base[k] - end[k]) <= FINISHED_TOL for k in OPINIONS)})  # fmt: skip
+                     and finished_by(at_base, end)})  # fmt: skip
     return rows
 
 
