@@ -112,9 +112,13 @@ def run_candidate(name: str, overrides: dict, pair: tuple[Path, Path], size: int
     """Run (or reuse) one candidate on one pair; return its record (also saved as run.json)."""
     from painterly.config import preset
 
+    # "final_steps" is not a StyleConfig option: the run continued at its last scale (worker --final-steps)
     ov = {**overrides, **({"steps": steps} if steps else {}), "threads": threads}
+    final = int(ov.pop("final_steps", 0))
     settings = preset("default", size=size, preview_every=every, **{k: tuple(v) if isinstance(v, list) else v
                                                                     for k, v in ov.items()}).to_dict()  # fmt: skip
+    if final:
+        settings["final_steps"] = final
     d = OUT / "pairs" / str(size) / name / pair_name(pair)
     rec_path = d / "run.json"
     rec = json.loads(rec_path.read_text()) if rec_path.is_file() else None
@@ -131,7 +135,8 @@ def run_candidate(name: str, overrides: dict, pair: tuple[Path, Path], size: int
         log(f"  {name}: running {pair_name(pair)} at {size} px ...")
         cmd = [sys.executable, "-m", "benchmarks.worker", "ours", "--preset", "default", "--overrides", json.dumps(ov),
                "--snap-every", str(every), "--t0", f"{time.time():.6f}", "--content", str(pair[0]),
-               "--style", str(pair[1]), "--size", str(size), "--out", str(d)]  # fmt: skip
+               "--style", str(pair[1]), "--size", str(size), "--out", str(d),
+               *(["--final-steps", str(final)] if final else [])]  # fmt: skip
         env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONPATH": pythonpath()}
         proc = run_process(cmd, env=env)
         if proc.returncode != 0 or not (d / "output.png").is_file():
@@ -164,7 +169,7 @@ def same_settings(saved: dict, now: dict) -> bool:
     if now.get("size", 0) >= CONTENT_FULL_SIZE:  # content_fine changes nothing there (plan.content_weights)
         before["content_fine"] = now.get("content_fine")
     return set(saved) <= set(now) and all(
-        saved[k] == v if k in saved else v == before[k] for k, v in now.items()
+        saved[k] == v if k in saved else v == before.get(k) for k, v in now.items()
     )
 
 

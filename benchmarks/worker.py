@@ -27,6 +27,8 @@ def _ours(args: argparse.Namespace) -> None:
     cfg = preset(args.preset, size=args.size, **overrides)
     if args.snap_every:
         cfg = cfg.replace(preview_every=args.snap_every)
+    if args.final_steps:
+        _continue_last_scale(args.final_steps)
     content = im.load_image(args.content, name="content image")
     style = im.load_image(args.style, name="style image")
     snaps: list[tuple[dict, object]] = []
@@ -45,6 +47,21 @@ def _ours(args: argparse.Namespace) -> None:
         img.save(args.out / f"snap_{i:04d}.png")
         meta.append({**m, "file": f"snap_{i:04d}.png"})
     (args.out / "snaps.json").write_text(json.dumps({"snaps": meta, "done": done, "config": cfg.to_dict()}))
+
+
+def _continue_last_scale(steps: int) -> None:
+    """The run continued (issue 16's "the same run continued to 300 steps", for a run of several
+    scales): every scale but the last keeps its share of ``steps``, the last runs ``steps`` steps.
+    ``StyleConfig.steps`` cannot say this (it is shared out anew), so the study patches the plan."""
+    from painterly import plan
+
+    shared = plan.scale_plan
+
+    def continued(config, width, height):
+        scales = shared(config, width, height)
+        return scales[:-1] + [(scales[-1][0], steps)]
+
+    plan.scale_plan = continued
 
 
 def _preview(args: argparse.Namespace) -> None:
@@ -67,6 +84,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--t0", type=float, default=0.0)
     p.add_argument("--snap-every", type=int, default=0)
+    p.add_argument("--final-steps", type=int, default=0, help="continue the run: its last scale runs this many steps")
     args = p.parse_args()
     args.t0 = args.t0 or time.time()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -72,3 +72,22 @@ def test_a_saved_run_is_reused_only_when_its_settings_are_the_same():
     assert pairs.same_settings(before, {**now, "content_fine": 0.0})
     at512 = StyleConfig(size=512).to_dict()  # where it changes nothing, the saved run stands
     assert pairs.same_settings({k: v for k, v in at512.items() if k != "content_fine"}, at512)
+
+
+def test_a_run_continued_at_its_last_scale_is_its_own_run(monkeypatch):
+    """The "final_steps" of benchmarks.pairs (the run continued at its last scale, issue 16's
+    study): the coarse scales keep their share of ``steps``, the last one runs final_steps; a
+    saved run without it is not reused."""
+    from painterly import plan
+    from painterly.config import StyleConfig
+
+    worker = pytest.importorskip("benchmarks.worker")
+    cfg = StyleConfig(size=64, scales=2, steps=6)
+    shared = plan.RunPlan.build(cfg, 64, 48).scales
+    monkeypatch.setattr(plan, "scale_plan", plan.scale_plan)  # the patch below is undone after the test
+    worker._continue_last_scale(11)
+    continued = plan.RunPlan.build(cfg, 64, 48).scales
+    assert [n for _, n in shared] == [4, 2]
+    assert continued == (shared[0], (shared[1][0], 11))
+    now = cfg.to_dict()
+    assert not pairs.same_settings(now, {**now, "final_steps": 11})
