@@ -118,8 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         print("precision: fp32 and bf16 step times, parity and the finished picture ...")
         res = precision_report()
         res.update(machine=info, command=command)
-        _dump("precision", res)
-        blocks["precision"] = precision_md(res)
+        # One block per pick: a CPU where auto picks fp32 (no bf16 units) keeps its own figures
+        # beside the bf16 machine's instead of overwriting them.
+        name = "precision" if res["auto"] == "bf16" else f"precision-{res['auto']}"
+        _dump(name.replace("-", "_"), res)
+        blocks[name] = precision_md(res)
 
     if "prints" in sections:
         from .prints import prints_md, prints_report

@@ -156,7 +156,7 @@ def precision_report(log=print) -> dict:
 def precision_md(res: dict) -> str:
     m = res["machine"]
     flags = ", ".join(res["flags"]) or "none"
-    lines = ["### Precision: fp32 against bf16", "",
+    lines = ["### Precision: fp32 against bf16" + ("" if res["auto"] == "bf16" else " on a CPU without bf16 units"), "",
              f"Measured {m['date']} on {m['cpu']} (bf16-related flags: {flags}), {m['cores']} cores, 2 threads, "
              f"torch {m['torch']}. `precision=auto` picked **{res['auto']}** here. Command: `{res['command'].strip()}`.",
              "", "**Seconds per step** (default preset, one scale, median of the steps after two warm-up steps, "
