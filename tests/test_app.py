@@ -678,10 +678,11 @@ def test_the_estimate_uses_this_machines_timing(
     assert "Timed on this computer when the studio started." in texts(at, "caption")
 
 
-def test_remaining_time_starts_at_the_estimate_and_moves_smoothly() -> None:
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])  # named: "auto" would be this CPU's choice
+def test_remaining_time_starts_at_the_estimate_and_moves_smoothly(precision: str) -> None:
     from painterly.plan import RunPlan, StepCost
 
-    cfg = preset("default", size=1024)
+    cfg = preset("default", size=1024, precision=precision)
     plan = RunPlan.build(cfg, 1536, 1024)
     assert len(plan.scales) > 1  # cheap coarse steps first: what fooled the old ETA
     model = StepCost(overhead=0.05, per_mp=3.0, precision="fp32", setup=2.0)
@@ -696,10 +697,12 @@ def test_remaining_time_starts_at_the_estimate_and_moves_smoothly() -> None:
             shown.append((elapsed, plan.remaining(cfg, model, step, elapsed)))
     # Before the first step, with the setup taking what the model said: the estimate itself.
     assert plan.remaining(cfg, model, 0, model.setup) == pytest.approx(plan.estimate(cfg, model) - model.setup)
-    # Falling (a rise of at most 1 % of the run while the pace is learnt), never a jump of more
-    # than a twentieth of the run, and right at the end.
+    # Falling (a rise of at most 2 % of the run a step while the pace is learnt: the run is 1.3x
+    # the model's, so the figure must climb nearly a quarter of the run in all, 90 -> 118 s in
+    # fp32, and fp32's first three slow steps add 1.3 % each), never a jump of more than a
+    # twentieth of the run, and right at the end.
     for (t0, r0), (t1, r1) in zip(shown, shown[1:]):
-        assert r1 < r0 + 0.01 * total and abs((r0 - r1) - (t1 - t0)) < 0.05 * total
+        assert r1 < r0 + 0.02 * total and abs((r0 - r1) - (t1 - t0)) < 0.05 * total
     finish = [t + r for t, r in shown]
     assert all(abs(f - total) < 0.25 * total for f in finish) and shown[-1][1] == 0
 

@@ -208,7 +208,9 @@ def test_tiles_cover_the_image_once_with_clipped_margins():
 
 
 def test_plan_runs_whole_where_it_fits_and_in_blocks_where_not():
-    cfg = StyleConfig(size=4096, max_memory="8GB")
+    # bf16 named, not "auto": auto is the CPU's choice, and an fp32 run needs twice the memory
+    # (on a CPU without bf16 units the 2048 px scale goes in blocks too under 8 GB)
+    cfg = StyleConfig(size=4096, max_memory="8GB", precision="bf16")
     mem = RunPlan.build(cfg, 3000, 2000).memory(cfg)
     assert [s.size for s in mem.scales] == [(512, 341), (1024, 683), (2048, 1365), (4096, 2731)]
     assert [s.block for s in mem.scales[:-1]] == [0, 0, 0]  # the coarse scales run whole
