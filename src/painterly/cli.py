@@ -45,6 +45,7 @@ from .config import (
     preset_diff,
     video_fields,
 )
+from .errors import one_line
 from .flags import add_config_flag, as_flag, config_field, flag_message
 from .images import DEPTH16_FORMATS, SAVE_FORMATS, ImageError, load_image, print_info, save_image, write_atomic
 from .plan import PlanError, RunPlan
@@ -278,14 +279,6 @@ def _add_style_flags(p: argparse.ArgumentParser) -> None:
         add_config_flag(g, f, shown=getattr(PRESETS["default"], f.name))
 
 
-def _one_line(e: BaseException) -> str:
-    if isinstance(e, OSError) and e.strerror:
-        text = f"{e.filename}: {e.strerror}" if e.filename else e.strerror
-    else:
-        text = str(e) or type(e).__name__
-    return " ".join(line.strip() for line in text.splitlines() if line.strip())
-
-
 def _error(message: str) -> None:
     print(f"painterly: error: {message}", file=sys.stderr)
 
@@ -319,7 +312,7 @@ def _lazy(module: str, name: str, what: str) -> Any:
     try:
         return getattr(importlib.import_module(f"painterly.{module}"), name)
     except ImportError as e:
-        raise CliError(f"{what} is not available in this install ({_one_line(e)})") from None
+        raise CliError(f"{what} is not available in this install ({one_line(e)})") from None
 
 
 @contextlib.contextmanager
@@ -465,7 +458,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         try:
             result = stylize(content, styles, cfg, on_progress=on_progress, init_image=init, depth=args.depth)
         except WeightsError as e:
-            raise CliError(_one_line(e)) from None
+            raise CliError(one_line(e)) from None
         finally:
             reporter.close()
         seconds = time.perf_counter() - t0
@@ -557,7 +550,7 @@ def cmd_video(args: argparse.Namespace) -> int:
                 done=done,
             )
         except WeightsError as e:
-            raise CliError(_one_line(e)) from None
+            raise CliError(one_line(e)) from None
         finally:
             reporter.close()
         seconds = time.perf_counter() - t0
@@ -836,18 +829,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _error("interrupted")
         return EXIT_INTERRUPTED
     except UsageError as e:
-        _error(_one_line(e))
+        _error(one_line(e))
         return EXIT_USAGE
     except (CliError, ImageError, ConfigError, ValueError, OSError, ImportError, RuntimeError) as e:
         # RuntimeError covers torch's own failures (out of memory, a missing device).
         if os.environ.get("PAINTERLY_DEBUG"):
             raise
-        _error(_one_line(e))
+        _error(one_line(e))
         return EXIT_ERROR
     except Exception as e:  # noqa: BLE001 - the last line of defence: one line, not a traceback
         if os.environ.get("PAINTERLY_DEBUG"):
             raise
-        _error(f"unexpected {type(e).__name__}: {_one_line(e)} (run with PAINTERLY_DEBUG=1 for details)")
+        _error(f"unexpected {type(e).__name__}: {one_line(e)} (run with PAINTERLY_DEBUG=1 for details)")
         return EXIT_ERROR
 
 

@@ -23,9 +23,10 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
+from ..errors import one_line
 from ..images import SAVE_FORMATS
 from .plan import BatchError, BatchItem
-from .run import Event, Executor, Failed, Rendered, Task, one_line, render
+from .run import Event, Executor, Failed, Rendered, Task, render
 
 _POLL = 0.2  # seconds between looks at the tasks and the progress queue
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 from ..config import StyleConfig
+from ..errors import one_line
 from ..images import SAVE_FORMATS, encode_image, load_image, write_atomic
 from ..progress import Cancelled
 from .plan import BatchItem, BatchPlan, sidecar_record
@@ -156,11 +157,6 @@ def make_task(index: int, item: BatchItem) -> Task:
         item.config.to_dict(),
         SAVE_FORMATS[item.output.suffix.lower()],
     )
-
-
-def one_line(e: BaseException) -> str:
-    text = str(e) or type(e).__name__
-    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 # --- executors: items in, events out --------------------------------------------------------
