@@ -125,3 +125,22 @@ def test_a_studio_job_runs_through_painterly_worker_executor_ray(
     assert job.status == "done" and job.step == CFG.steps, job.error
     with Image.open(store.result_path(job_id)) as result:
         assert result.size == (job.width, job.height)
+
+
+def test_a_cluster_that_asks_for_a_token_we_lack_is_one_actionable_line(ray_head, inputs, tmp_path):
+    """The head keeps token authentication; a driver without the token (none in its environment,
+    none in its home folder) is refused in one line that says how to give it, and writes nothing."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_TOKEN"}
+    env.update(HOME=str(tmp_path), RAY_AUTH_MODE="token", PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    argv = ["batch", "-c", str(inputs["photos"]), "-s", str(inputs["paintings"]), "-o", str(inputs["out"])]
+    argv += ["--ray", ray_head, "--size", "40", "--steps", "2", "--scales", "1"]
+    cmd = [sys.executable, "-m", "painterly", *argv]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]  # Ray logs its own INFO lines
+    assert len(errors) == 1 and errors[0].startswith(f"painterly: error: cannot join the Ray cluster at {ray_head}")
+    assert "asks for a token" in errors[0] and "RAY_AUTH_TOKEN" in errors[0], proc.stderr
+    assert not inputs["out"].exists() or not any(inputs["out"].iterdir())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -49,17 +50,22 @@ def connect(address: Optional[str] = None, *, num_cpus: Optional[int] = None) ->
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address and address not in ("auto", "local"):
         check_reachable(address)
+    where = address or "a new local cluster"
+    no_token = getattr(ray.exceptions, "AuthenticationError", ())  # Ray 2.5x+: clusters ask for a token
     try:
         if address:
             ray.init(address=address, log_to_driver=False)
         else:  # a cluster of this machine for this run; its dashboard stays off
             ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    except no_token:
+        raise BatchError(
+            f"cannot join the Ray cluster at {where}: it asks for a token and none was found here; give the "
+            "cluster's token as $RAY_AUTH_TOKEN (or in ~/.ray/auth_token) and run again"
+        ) from None
     except (ConnectionError, RuntimeError, ValueError) as e:
         # Ray 2.5x+ clusters require a token by default: the driver sends it only when told to.
         hint = "" if address is None or os.environ.get("RAY_AUTH_MODE") else " (token auth? set RAY_AUTH_MODE=token)"
-        raise BatchError(
-            f"cannot join the Ray cluster at {address or 'a new local cluster'}: {one_line(e)}{hint}"
-        ) from None
+        raise BatchError(f"cannot join the Ray cluster at {where}: {one_line(e)}{hint}") from None
     return True
 
 
@@ -152,8 +158,12 @@ def local_head(num_cpus: int = 2, *, env: Optional[dict[str, str]] = None, timeo
     temporary folder, dashboard off; yields its address ("127.0.0.1:PORT").
 
     For tests and benchmarks. It is stopped by signalling its own process group: ``ray stop``
-    would stop every Ray cluster on the machine. The cluster keeps Ray's token authentication:
-    a driver joining it needs RAY_AUTH_MODE=token set before Ray is imported.
+    would stop every Ray cluster on the machine. The cluster keeps Ray's token authentication,
+    with a token of its own unless one is given: Ray 2.60's ``ray start`` makes none
+    (it refuses to start without ``~/.ray/auth_token`` or $RAY_AUTH_TOKEN), and a token written
+    into the home folder would outlive the cluster. While it runs, $RAY_AUTH_TOKEN holds it in
+    this process's environment, so a driver started from here (``ray.init``, a ``painterly``
+    subprocess) joins it; a driver also needs RAY_AUTH_MODE=token set before Ray is imported.
 
     Args:
         num_cpus: the CPUs the head offers.
@@ -162,6 +172,7 @@ def local_head(num_cpus: int = 2, *, env: Optional[dict[str, str]] = None, timeo
     env = dict(os.environ if env is None else env)
     env.pop("RAY_ADDRESS", None)
     env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    token = env.setdefault("RAY_AUTH_TOKEN", os.environ.get("RAY_AUTH_TOKEN") or secrets.token_hex(32))
     port = _free_port()
     ports = ["--port", str(port), "--ray-client-server-port", str(_free_port()), "--dashboard-port", str(_free_port())]
     for name in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port"):
@@ -178,6 +189,8 @@ def local_head(num_cpus: int = 2, *, env: Optional[dict[str, str]] = None, timeo
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    token_before = os.environ.get("RAY_AUTH_TOKEN")
+    os.environ["RAY_AUTH_TOKEN"] = token
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -202,6 +215,10 @@ def local_head(num_cpus: int = 2, *, env: Optional[dict[str, str]] = None, timeo
             os.killpg(head.pid, signal.SIGKILL)  # Ray drains for 30 s after SIGTERM; nothing is left to drain
         head.wait()
         shutil.rmtree(temp, ignore_errors=True)
+        if token_before is None:
+            os.environ.pop("RAY_AUTH_TOKEN", None)
+        else:
+            os.environ["RAY_AUTH_TOKEN"] = token_before
 
 
 def _free_port() -> int:
