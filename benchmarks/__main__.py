@@ -113,14 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     if "preview" in sections:
         blocks["preview"] = _preview_section(quick=not full)
     if "precision" in sections:
-        from .precision import precision_md, precision_report
+        from .precision import block_name, precision_md, precision_report
 
         print("precision: fp32 and bf16 step times, parity and the finished picture ...")
         res = precision_report()
         res.update(machine=info, command=command)
-        # One block per pick: a CPU where auto picks fp32 (no bf16 units) keeps its own figures
-        # beside the bf16 machine's instead of overwriting them.
-        name = "precision" if res["auto"] == "bf16" else f"precision-{res['auto']}"
+        name = block_name(res)
         _dump(name.replace("-", "_"), res)
         blocks[name] = precision_md(res)
 

@@ -153,10 +153,17 @@ def precision_report(log=print) -> dict:
             "parity": parity(), "finished": finished()}  # fmt: skip
 
 
+def block_name(res: dict) -> str:
+    """RESULTS.md's block (and results/ file) for this report: one per pick, so a CPU where auto
+    picks fp32 (no bf16 units) keeps its own figures beside the bf16 machine's."""
+    return "precision" if res["auto"] == "bf16" else f"precision-{res['auto']}"
+
+
 def precision_md(res: dict) -> str:
     m = res["machine"]
     flags = ", ".join(res["flags"]) or "none"
-    lines = ["### Precision: fp32 against bf16" + ("" if res["auto"] == "bf16" else " on a CPU without bf16 units"), "",
+    other = "" if block_name(res) == "precision" else " on a CPU without bf16 units"
+    lines = ["### Precision: fp32 against bf16" + other, "",
              f"Measured {m['date']} on {m['cpu']} (bf16-related flags: {flags}), {m['cores']} cores, 2 threads, "
              f"torch {m['torch']}. `precision=auto` picked **{res['auto']}** here. Command: `{res['command'].strip()}`.",
              "", "**Seconds per step** (default preset, one scale, median of the steps after two warm-up steps, "
