@@ -1,4 +1,5 @@
-"""The allocator setting: a run's big buffers are mapped on their own, so freeing them frees memory."""
+"""The allocator setting: a run's big buffers are mapped on their own (and freeing them frees
+memory) where the memory plan says so, and kept in the heap for the next step where it does not."""
 
 from __future__ import annotations
 
@@ -8,22 +9,32 @@ import sys
 
 import pytest
 
+from painterly.config import preset
+from painterly.plan import HEAP_HOLES, KEEP_FREED_UP_TO, RunPlan
+
 # In a fresh process: free a 16 MiB buffer (glibc then raises its mmap threshold to 16 MiB), and
-# see whether an 8 MiB buffer is still mapped on its own (mallinfo2's hblkhd) or taken from the heap.
+# see whether an 8 MiB buffer is still mapped on its own (mallinfo2's hblkhd) or taken from the heap;
+# then whether a freed 24 MiB buffer goes back to the system (the mapped total falls by it) or stays:
+# glibc on its own maps it (over its 16 MiB threshold then), kept it stays in the heap.
 CODE = """
 import ctypes, sys, torch
-from painterly.allocator import release_big_buffers
+from painterly.allocator import release_freed_buffers
 class M(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in "a b c d hblkhd f g h i j".split()]
 f = ctypes.CDLL("libc.so.6").mallinfo2
 f.restype = M
-if sys.argv[1] == "fixed":
-    assert release_big_buffers() and release_big_buffers()
+for mode in sys.argv[1].split(","):  # several: one process going from run to run, the last one counts
+    if mode != "default":
+        assert release_freed_buffers(mode == "release")
 big = torch.empty(4 * 2**20)  # 16 MiB, mapped
 del big  # freed
 before = f().hblkhd
 t = torch.empty(2 * 2**20)  # 8 MiB
-print(f().hblkhd - before >= 8 * 2**20)
+small_mapped = f().hblkhd - before >= 8 * 2**20
+mid = torch.empty(6 * 2**20)  # 24 MiB
+mapped = f().hblkhd
+del mid
+print(small_mapped, mapped - f().hblkhd >= 24 * 2**20)
 """
 
 
@@ -31,7 +42,31 @@ GLIBC = sys.platform.startswith("linux") and ctypes.util.find_library("c") == "l
 
 
 @pytest.mark.skipif(not GLIBC, reason="mallopt and mallinfo2 are glibc's")
-@pytest.mark.parametrize("mode, mapped", [("default", "False"), ("fixed", "True")])
-def test_big_buffers_are_mapped_on_their_own_after_release_big_buffers(mode, mapped):
+@pytest.mark.parametrize(
+    "mode, mapped",
+    [
+        ("default", "False True"),
+        ("release", "True True"),
+        ("keep", "False False"),
+        ("release,keep", "False False"),
+        ("keep,release", "True True"),
+    ],
+)
+def test_big_buffers_are_mapped_on_their_own_only_when_released(mode, mapped):
     out = subprocess.run([sys.executable, "-c", CODE, mode], capture_output=True, text=True, check=True).stdout
     assert out.strip() == mapped
+
+
+def _memory(size: int, **kw):
+    cfg = preset("default", size=size, **kw)
+    return RunPlan.build(cfg, 451, 300).memory(cfg)
+
+
+def test_the_memory_plan_keeps_freed_buffers_only_for_small_runs_far_under_their_budget():
+    small = _memory(512, max_memory="16GB")
+    assert small.peak <= KEEP_FREED_UP_TO and not small.release_freed  # the default picture: fast
+    assert _memory(2048, max_memory="16GB").release_freed  # a print: its peak must hold
+    # the same 512 px run with a budget its peak and the heap's holes would not fit
+    tight = _memory(512, max_memory=f"{int(small.peak * (1 + HEAP_HOLES / 2))}B")
+    assert tight.peak == small.peak and tight.release_freed
+    assert _memory(512, max_memory="16GB", block_size=256).release_freed  # blocks: always

@@ -1,4 +1,4 @@
-"""The process's memory allocator: a run's big buffers go back to the system when they are freed.
+"""The process's memory allocator: whether a run's freed buffers go back to the system.
 
 glibc's malloc serves a request under its mmap threshold from its heap, and raises that threshold
 (up to 32 MiB) each time a mapped buffer is freed. After the first few frees, a run's activations
@@ -8,25 +8,48 @@ blocks peaked at 4.6 GB with 1.1 GB of it free inside the heap, and a complete 4
 7.8 GB against a plan of 5.5 GB. With the threshold fixed at MMAP_THRESHOLD every buffer that
 large is mapped on its own and unmapped when freed: the same 2048 px run peaked at 3.7 GB, in the
 same time (benchmarks/RESULTS.md, "Prints"; ``python -m benchmarks.memtrace`` shows where).
+
+That costs time where the buffers are small: a mapped buffer is faulted in, page by page, every
+time it is allocated again. At 512 px VGG's blocks 2-4 make activations of 5-22 MiB, each mapped
+and zeroed anew at every step; there the released setting took 15-20 % longer per step, most of
+it in the kernel (benchmarks/RESULTS.md, "The allocator"). So the memory plan decides per run
+(``plan.MemoryPlan.release_freed``): small runs keep freed buffers in the heap, as glibc would
+after a few steps; large ones, whose peak must stay within the plan, return them.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+from typing import Callable, Optional
 
 MMAP_THRESHOLD = 4 * 2**20  # 1 MiB saved another 0.16 GB at 2048 px, and was 6 % slower
-_M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
+# Kept: glibc's own ceiling for the threshold it raises (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit),
+# with the trim threshold it sets beside it (twice the mmap threshold): the heap as glibc leaves it
+# after a run's first frees, set explicitly so that a process can go back and forth between runs.
+KEEP_MMAP_THRESHOLD = 32 * 2**20
+KEEP_TRIM_THRESHOLD = 2 * KEEP_MMAP_THRESHOLD
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
 
 
 @functools.cache
-def release_big_buffers() -> bool:
-    """Fix glibc's mmap threshold at MMAP_THRESHOLD, once per process (it also stops the heap's
-    trim threshold from growing). False where the C library has no mallopt (not glibc): the run
-    goes on, with the fragmentation that allocator has."""
+def _mallopt() -> Optional[Callable[[int, int], int]]:
     try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
+        f = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
+        return None
+    f.argtypes, f.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return f
+
+
+def release_freed_buffers(release: bool = True) -> bool:
+    """Fix glibc's mmap threshold for the next run: at MMAP_THRESHOLD (``release``: freed buffers
+    of 4 MiB or more leave the process), or at KEEP_MMAP_THRESHOLD (freed buffers up to 32 MiB stay
+    in the heap for the next step). Setting it also stops glibc from moving it. False where the C
+    library has no mallopt (not glibc): the run goes on with that allocator's own behaviour."""
+    mallopt = _mallopt()
+    if mallopt is None:
         return False
-    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    if release:
+        return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    return bool(mallopt(_M_MMAP_THRESHOLD, KEEP_MMAP_THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, KEEP_TRIM_THRESHOLD))

@@ -392,6 +392,13 @@ PEAK_MARGIN = 1.05
 # two layers there, see vgg.CHECKPOINT_PIXELS).
 BLOCK_STEP_COST = 1.15
 SAFE_SHARE = 0.8  # of the memory free when the run is planned, for a default budget
+# A run keeps its freed buffers in the process only up to this predicted peak, and where the peak
+# plus HEAP_HOLES of it fits the budget (MemoryPlan.release_freed). Kept, glibc's heap held holes
+# of 100-300 MiB at 512 px and 1.1 GB at 2048 px (a peak 24-44 % over the plan,
+# benchmarks/RESULTS.md "Prints"); below 2 GB that is a few hundred MB, while the page faults it
+# saves are 15-20 % of a 512 px step ("The allocator").
+KEEP_FREED_UP_TO = 2 * 10**9
+HEAP_HOLES = 0.5
 HISTORY_BYTES = 512 * 2**20  # memory allowed for L-BFGS's history (see stylize._optimise)
 # Above this many input pixels the VGG forward recomputes conv1_2..pool1 and conv2_2..pool2 in
 # backward instead of keeping them (vgg.py); the model leaves them out of the graph there.
@@ -484,6 +491,18 @@ class MemoryPlan:
     @property
     def peak(self) -> int:
         return max(s.peak for s in self.scales)
+
+    @property
+    def release_freed(self) -> bool:
+        """Whether the run returns freed buffers to the system (allocator.py): what this plan's
+        peak assumes. Kept in the process they save the kernel's page faults (15-20 % of a 512 px
+        step), but their holes add to the peak, which the plan does not count; so only a run in one
+        piece, with a small peak, far under its budget, keeps them."""
+        return (
+            any(s.block for s in self.scales)
+            or self.peak > KEEP_FREED_UP_TO
+            or self.peak * (1 + HEAP_HOLES) > self.budget
+        )
 
     def smaller(self, config: StyleConfig, scale: int) -> MemoryPlan:
         """The plan with ``scale`` (0-based) in blocks half as wide as now (or half the long side,

@@ -22,7 +22,7 @@ from . import blocks
 from . import images as im
 from . import plan as pl
 from . import precision as prec
-from .allocator import release_big_buffers
+from .allocator import release_freed_buffers
 from .config import DEFAULT, StyleConfig
 from .losses import (
     STYLE_LOSS_SCALE,
@@ -132,7 +132,7 @@ def stylize(
     plan = RunPlan.build(config, *content.size, n_styles=len(style_list))
     device = pick_device(config.device)
     memory = plan.memory(config, _gpu_budget(config, device))  # refuses what cannot fit, before any work
-    release_big_buffers()  # the plan's peak assumes freed activations leave the process (allocator.py)
+    release_freed_buffers(memory.release_freed)  # the plan's peak assumes it where it must hold (allocator.py)
     style_list = [im.load_image(s, name="style image") for s in style_list]
     plan.check_paintings(config, [s.size for s in style_list])
     if config.color == "histogram":
@@ -316,6 +316,7 @@ def stylize(
                     if not blocks.out_of_memory(e):
                         raise
                     memory = memory.smaller(config, si)
+                    release_freed_buffers(memory.release_freed)
                     in_blocks = objective(si, size)
                     with torch.no_grad():
                         x.grad = None
