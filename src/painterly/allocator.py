@@ -11,7 +11,7 @@ same time (benchmarks/RESULTS.md, "Prints"; ``python -m benchmarks.memtrace`` sh
 
 That costs time where the buffers are small: a mapped buffer is faulted in, page by page, every
 time it is allocated again. At 512 px VGG's blocks 2-4 make activations of 5-22 MiB, each mapped
-and zeroed anew at every step; there the released setting took 15-20 % longer per step, most of
+and zeroed anew at every step; there the released setting took a fifth longer per step, most of
 it in the kernel (benchmarks/RESULTS.md, "The allocator"). So the memory plan decides per run
 (``plan.MemoryPlan.release_freed``): small runs keep freed buffers in the heap, as glibc would
 after a few steps; large ones, whose peak must stay within the plan, return them.

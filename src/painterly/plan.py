@@ -396,7 +396,7 @@ SAFE_SHARE = 0.8  # of the memory free when the run is planned, for a default bu
 # plus HEAP_HOLES of it fits the budget (MemoryPlan.release_freed). Kept, glibc's heap held holes
 # of 100-300 MiB at 512 px and 1.1 GB at 2048 px (a peak 24-44 % over the plan,
 # benchmarks/RESULTS.md "Prints"); below 2 GB that is a few hundred MB, while the page faults it
-# saves are 15-20 % of a 512 px step ("The allocator").
+# saves are 17 % of a 512 px step ("The allocator").
 KEEP_FREED_UP_TO = 2 * 10**9
 HEAP_HOLES = 0.5
 HISTORY_BYTES = 512 * 2**20  # memory allowed for L-BFGS's history (see stylize._optimise)
@@ -495,7 +495,7 @@ class MemoryPlan:
     @property
     def release_freed(self) -> bool:
         """Whether the run returns freed buffers to the system (allocator.py): what this plan's
-        peak assumes. Kept in the process they save the kernel's page faults (15-20 % of a 512 px
+        peak assumes. Kept in the process they save the kernel's page faults (17 % of a 512 px
         step), but their holes add to the peak, which the plan does not count; so only a run in one
         piece, with a small peak, far under its budget, keeps them."""
         return (
