@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
-from typing import Callable, Optional
+from typing import Optional
 
 MMAP_THRESHOLD = 4 * 2**20  # 1 MiB saved another 0.16 GB at 2048 px, and was 6 % slower
 # Kept: glibc's own ceiling for the threshold it raises (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit),
@@ -34,36 +34,31 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (ma
 
 
 @functools.cache
-def _mallopt() -> Optional[Callable[[int, int], int]]:
+def _libc() -> Optional[ctypes.CDLL]:
+    """glibc with mallopt and malloc_trim typed, or None where the C library is another."""
     try:
-        f = ctypes.CDLL("libc.so.6").mallopt
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt.argtypes, libc.mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+        libc.malloc_trim.argtypes, libc.malloc_trim.restype = (ctypes.c_size_t,), ctypes.c_int
     except (OSError, AttributeError):
         return None
-    f.argtypes, f.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return f
+    return libc
 
 
-def release_freed_buffers(release: bool = True) -> bool:
+def release_freed_buffers(release: bool) -> bool:
     """Fix glibc's mmap threshold for the next run: at MMAP_THRESHOLD (``release``: freed buffers
     of 4 MiB or more leave the process), or at KEEP_MMAP_THRESHOLD (freed buffers up to 32 MiB stay
     in the heap for the next step). Setting it also stops glibc from moving it. False where the C
     library has no mallopt (not glibc): the run goes on with that allocator's own behaviour."""
-    mallopt = _mallopt()
-    if mallopt is None:
+    libc = _libc()
+    if libc is None:
         return False
     if release:
-        ok = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+        ok = libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
         # What earlier runs of this process kept (a studio worker's small jobs before a print)
         # leaves now, holes in the middle of the heap included, so the plan's peak holds.
-        _malloc_trim()
+        libc.malloc_trim(0)
         return bool(ok)
-    return bool(mallopt(_M_MMAP_THRESHOLD, KEEP_MMAP_THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, KEEP_TRIM_THRESHOLD))
-
-
-def _malloc_trim() -> None:
-    try:
-        trim = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return
-    trim.argtypes, trim.restype = (ctypes.c_size_t,), ctypes.c_int
-    trim(0)
+    return bool(
+        libc.mallopt(_M_MMAP_THRESHOLD, KEEP_MMAP_THRESHOLD) and libc.mallopt(_M_TRIM_THRESHOLD, KEEP_TRIM_THRESHOLD)
+    )
