@@ -96,3 +96,15 @@ def test_the_memory_plan_keeps_freed_buffers_only_for_small_runs_far_under_their
     tight = _memory(512, max_memory=f"{int(small.peak * (1 + HEAP_HOLES / 2))}B")
     assert tight.peak == small.peak and tight.release_freed
     assert _memory(512, max_memory="16GB", block_size=256).release_freed  # blocks: always
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_default_picture_keeps_freed_buffers_whatever_its_shape_and_precision(precision):
+    # a square photo has the most pixels at 512 px; fp32 (every CPU without bf16 units) the largest peak
+    for w, h in [(512, 512), (512, 341), (341, 512), (512, 128)]:
+        cfg = preset("default", precision=precision, max_memory="16GB")
+        assert not RunPlan.build(cfg, w, h).memory(cfg).release_freed, (w, h)
+    # 1024 px, either shape, releases them: from there on the peaks the prints' tables hold to
+    for w, h in [(1024, 683), (1024, 1024)]:
+        cfg = preset("default", size=1024, precision=precision, max_memory="16GB")
+        assert RunPlan.build(cfg, w, h).memory(cfg).release_freed, (w, h)

@@ -395,9 +395,12 @@ SAFE_SHARE = 0.8  # of the memory free when the run is planned, for a default bu
 # A run keeps its freed buffers in the process only up to this predicted peak, and where the peak
 # plus HEAP_HOLES of it fits the budget (MemoryPlan.release_freed). Kept, glibc's heap held holes
 # of 100-300 MiB at 512 px and 1.1 GB at 2048 px (a peak 24-44 % over the plan,
-# benchmarks/RESULTS.md "Prints"); below 2 GB that is a few hundred MB, while the page faults it
-# saves are 17 % of a 512 px step ("The allocator").
-KEEP_FREED_UP_TO = 2 * 10**9
+# benchmarks/RESULTS.md "Prints"); below 2.5 GB that is a few hundred MB, while the page faults it
+# save are 17-20 % of a 512 px step ("The allocator"). The line sits above the default picture's
+# largest plan (512 px square in fp32: 2.18 GB; at 2 GB such a photo released its buffers and
+# spent a fifth of its CPU time in the kernel, RESULTS "The allocator on a Xeon with AMX") and below
+# 1024 px at either precision (2.8 GB and more), whose peaks the prints' tables hold to.
+KEEP_FREED_UP_TO = 5 * 10**9 // 2
 HEAP_HOLES = 0.5
 HISTORY_BYTES = 512 * 2**20  # memory allowed for L-BFGS's history (see stylize._optimise)
 # Above this many input pixels the VGG forward recomputes conv1_2..pool1 and conv2_2..pool2 in
