@@ -396,7 +396,7 @@ SAFE_SHARE = 0.8  # of the memory free when the run is planned, for a default bu
 # plus HEAP_HOLES of it fits the budget (MemoryPlan.release_freed). Kept, glibc's heap held holes
 # of 100-300 MiB at 512 px and 1.1 GB at 2048 px (a peak 24-44 % over the plan,
 # benchmarks/RESULTS.md "Prints"); below 2.5 GB that is a few hundred MB, while the page faults it
-# save are 17-20 % of a 512 px step ("The allocator"). The line sits above the default picture's
+# saves are 17-20 % of a 512 px step ("The allocator"). The line sits above the default picture's
 # largest plan (512 px square in fp32: 2.18 GB; at 2 GB such a photo released its buffers and
 # spent a fifth of its CPU time in the kernel, RESULTS "The allocator on a Xeon with AMX") and below
 # 1024 px at either precision (2.8 GB and more), whose peaks the prints' tables hold to.
