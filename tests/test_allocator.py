@@ -99,12 +99,43 @@ def test_the_memory_plan_keeps_freed_buffers_only_for_small_runs_far_under_their
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_the_default_picture_keeps_freed_buffers_whatever_its_shape_and_precision(precision):
-    # a square photo has the most pixels at 512 px; fp32 (every CPU without bf16 units) the largest peak
-    for w, h in [(512, 512), (512, 341), (341, 512), (512, 128)]:
-        cfg = preset("default", precision=precision, max_memory="16GB")
-        assert not RunPlan.build(cfg, w, h).memory(cfg).release_freed, (w, h)
-    # 1024 px, either shape, releases them: from there on the peaks the prints' tables hold to
-    for w, h in [(1024, 683), (1024, 1024)]:
-        cfg = preset("default", size=1024, precision=precision, max_memory="16GB")
-        assert RunPlan.build(cfg, w, h).memory(cfg).release_freed, (w, h)
+def test_every_picture_up_to_1024_px_keeps_freed_buffers_whatever_its_shape_and_precision(precision):
+    # a square photo has the most pixels at a given size; fp32 (every CPU without bf16 units) the largest peak
+    for size, shapes in [(512, [(512, 512), (512, 341), (341, 512), (512, 128)]), (1024, [(1024, 1024), (1024, 683)])]:
+        for w, h in shapes:
+            cfg = preset("default", size=size, precision=precision, max_memory="16GB")
+            assert not RunPlan.build(cfg, w, h).memory(cfg).release_freed, (w, h)
+    # 2048 px in one piece releases them: from there on the peaks the prints' tables hold to
+    cfg = preset("default", size=2048, precision=precision, max_memory="16GB")
+    assert RunPlan.build(cfg, 2048, 1365).memory(cfg).release_freed
+
+
+# Kept, nothing is mapped on its own, however large (a 1024 px run's first activations are
+# 89-179 MiB, over glibc's 32 MiB ceiling); released, large buffers are mapped again. A thread's
+# own arena cannot grow past 64 MiB, and a buffer larger than that from another thread must still
+# be served (glibc maps it then, whatever M_MMAP_MAX says).
+BIG = """
+import ctypes, sys, threading, torch
+from painterly.allocator import release_freed_buffers
+class M(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in "a b c d hblkhd f g h i j".split()]
+f = ctypes.CDLL("libc.so.6").mallinfo2
+f.restype = M
+out = []
+for mode in ("keep", "release", "keep"):
+    release_freed_buffers(mode == "release")
+    before = f().hblkhd
+    t = torch.ones(25 * 2**20)  # 100 MiB
+    out.append(f().hblkhd - before >= 100 * 2**20)
+    del t
+got = []
+th = threading.Thread(target=lambda: got.append(float(torch.ones(50 * 2**20).sum())))
+th.start(); th.join()
+print(*out, got == [50.0 * 2**20])
+"""
+
+
+@pytest.mark.skipif(not GLIBC, reason="mallopt and mallinfo2 are glibc's")
+def test_kept_buffers_are_never_mapped_and_other_threads_still_get_large_ones():
+    out = subprocess.run([sys.executable, "-c", BIG], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False True False True"

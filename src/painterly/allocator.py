@@ -13,8 +13,16 @@ That costs time where the buffers are small: a mapped buffer is faulted in, page
 time it is allocated again. At 512 px VGG's blocks 2-4 make activations of 5-22 MiB, each mapped
 and zeroed anew at every step; there the released setting took a fifth longer per step, most of
 it in the kernel (benchmarks/RESULTS.md, "The allocator"). So the memory plan decides per run
-(``plan.MemoryPlan.release_freed``): small runs keep freed buffers in the heap, as glibc would
-after a few steps; large ones, whose peak must stay within the plan, return them.
+(``plan.MemoryPlan.release_freed``): small runs keep freed buffers in the heap; large ones, whose
+peak must stay within the plan, return them.
+
+Kept means kept whatever their size: nothing is mapped on its own (``M_MMAP_MAX`` 0) and the heap
+is not trimmed during the run. glibc's threshold stops at 32 MiB, and at 1024 px VGG's first
+activations (89 MiB in bf16, 179 MiB in fp32) were mapped and faulted in anew at every step even
+with it there: two threads faulting pages side by side took half of each 1024 px bf16 step's wall
+time (2.1 s a step against 1.1 s with nothing mapped; benchmarks/RESULTS.md, "The allocator").
+A process that goes idle after kept runs (a studio worker between jobs) hands the heap back with
+``hand_back``.
 """
 
 from __future__ import annotations
@@ -24,13 +32,16 @@ import functools
 from typing import Optional
 
 MMAP_THRESHOLD = 4 * 2**20  # 1 MiB saved another 0.16 GB at 2048 px, and was 6 % slower
-# Kept: glibc's own ceiling for the threshold it raises (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit),
-# with the trim threshold it sets beside it (twice the mmap threshold): the heap as glibc leaves it
-# after a run's first frees, set explicitly so that a process can go back and forth between runs.
-KEEP_MMAP_THRESHOLD = 32 * 2**20
 TRIM_THRESHOLD = 128 * 2**10  # glibc's default: released, free memory at the heap's top leaves too
-KEEP_TRIM_THRESHOLD = 2 * KEEP_MMAP_THRESHOLD
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
+MMAP_MAX = 65536  # glibc's default number of mapped buffers: released, large ones are mapped
+# Kept: no buffer is mapped on its own, whatever its size, and the heap's top is never trimmed
+# during a run (mallopt's largest value), so what one step frees the next one finds. The threshold
+# is set too (at glibc's own ceiling, DEFAULT_MMAP_THRESHOLD_MAX on 64-bit) so that glibc stops
+# moving it and a process can go back and forth between runs.
+KEEP_MMAP_MAX = 0
+KEEP_TRIM_THRESHOLD = 2**31 - 1
+KEEP_MMAP_THRESHOLD = 32 * 2**20
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4  # mallopt's parameter numbers (malloc.h)
 
 
 @functools.cache
@@ -46,19 +57,28 @@ def _libc() -> Optional[ctypes.CDLL]:
 
 
 def release_freed_buffers(release: bool) -> bool:
-    """Fix glibc's mmap threshold for the next run: at MMAP_THRESHOLD (``release``: freed buffers
-    of 4 MiB or more leave the process), or at KEEP_MMAP_THRESHOLD (freed buffers up to 32 MiB stay
-    in the heap for the next step). Setting it also stops glibc from moving it. False where the C
-    library has no mallopt (not glibc): the run goes on with that allocator's own behaviour."""
+    """Set glibc's malloc for the next run: ``release``, freed buffers of MMAP_THRESHOLD (4 MiB)
+    or more leave the process, and what earlier runs kept leaves now; kept, freed buffers of any
+    size stay in the heap for the next step. Setting the threshold also stops glibc from moving
+    it. False where the C library has no mallopt (not glibc): the run goes on with that
+    allocator's own behaviour."""
     libc = _libc()
     if libc is None:
         return False
     if release:
-        ok = libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+        ok = all(libc.mallopt(k, v) for k, v in ((_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_MMAP_MAX, MMAP_MAX),
+                                                 (_M_TRIM_THRESHOLD, TRIM_THRESHOLD)))  # fmt: skip
         # What earlier runs of this process kept (a studio worker's small jobs before a print)
         # leaves now, holes in the middle of the heap included, so the plan's peak holds.
+        hand_back()
+        return ok
+    return all(libc.mallopt(k, v) for k, v in ((_M_MMAP_THRESHOLD, KEEP_MMAP_THRESHOLD), (_M_MMAP_MAX, KEEP_MMAP_MAX),
+                                               (_M_TRIM_THRESHOLD, KEEP_TRIM_THRESHOLD)))  # fmt: skip
+
+
+def hand_back() -> None:
+    """Return the heap's free memory to the system (``malloc_trim``), holes between live buffers
+    included: for a process going idle after kept runs, which would otherwise hold their peak."""
+    libc = _libc()
+    if libc is not None:
         libc.malloc_trim(0)
-        return bool(ok)
-    return bool(
-        libc.mallopt(_M_MMAP_THRESHOLD, KEEP_MMAP_THRESHOLD) and libc.mallopt(_M_TRIM_THRESHOLD, KEEP_TRIM_THRESHOLD)
-    )

@@ -393,14 +393,13 @@ PEAK_MARGIN = 1.05
 BLOCK_STEP_COST = 1.15
 SAFE_SHARE = 0.8  # of the memory free when the run is planned, for a default budget
 # A run keeps its freed buffers in the process only up to this predicted peak, and where the peak
-# plus HEAP_HOLES of it fits the budget (MemoryPlan.release_freed). Kept, glibc's heap held holes
-# of 100-300 MiB at 512 px and 1.1 GB at 2048 px (a peak 24-44 % over the plan,
-# benchmarks/RESULTS.md "Prints"); below 2.5 GB that is a few hundred MB, while the page faults it
-# saves are 17-20 % of a 512 px step ("The allocator"). The line sits above the default picture's
-# largest plan (512 px square in fp32: 2.18 GB; at 2 GB such a photo released its buffers and
-# spent a fifth of its CPU time in the kernel, RESULTS "The allocator on a Xeon with AMX") and below
-# 1024 px at either precision (2.8 GB and more), whose peaks the prints' tables hold to.
-KEEP_FREED_UP_TO = 5 * 10**9 // 2
+# plus HEAP_HOLES of it fits the budget (MemoryPlan.release_freed). Kept, the heap holds holes the
+# plan does not count: 100-300 MiB at 512 px, 8-25 % of the peak at 512 and 1024 px with nothing
+# mapped (benchmarks/RESULTS.md, "The allocator"), 1.1 GB at 2048 px in blocks ("Prints"). Returned,
+# every buffer is faulted in anew at every step: 17-31 % of a 512 px step, half of a 1024 px bf16
+# one. The line covers every picture up to 1024 px at either precision (1024 px square in fp32:
+# 6.0 GB) and stops before a 2048 x 1365 one (7.0 GB in bf16), whose peaks the prints' tables hold to.
+KEEP_FREED_UP_TO = 13 * 10**9 // 2
 HEAP_HOLES = 0.5
 HISTORY_BYTES = 512 * 2**20  # memory allowed for L-BFGS's history (see stylize._optimise)
 # Above this many input pixels the VGG forward recomputes conv1_2..pool1 and conv2_2..pool2 in
@@ -498,9 +497,9 @@ class MemoryPlan:
     @property
     def release_freed(self) -> bool:
         """Whether the run returns freed buffers to the system (allocator.py): what this plan's
-        peak assumes. Kept in the process they save the kernel's page faults (17 % of a 512 px
-        step), but their holes add to the peak, which the plan does not count; so only a run in one
-        piece, with a small peak, far under its budget, keeps them."""
+        peak assumes. Kept in the process they save the kernel's page faults (a third of a 512 px
+        step, half of a 1024 px one), but their holes add to the peak, which the plan does not
+        count; so only a run in one piece, up to KEEP_FREED_UP_TO, far under its budget, keeps them."""
         return (
             any(s.block for s in self.scales)
             or self.peak > KEEP_FREED_UP_TO

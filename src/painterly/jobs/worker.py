@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from PIL import Image
 
+from ..allocator import hand_back
 from ..images import ImageError
 from ..plan import DEFAULT_STEP_COST, RunPlan
 from .health import disk_fault
@@ -99,6 +100,7 @@ def run_worker(
     log.info("worker %s on %s", me.token, store.data_dir)
     store.register(me)
     taken = 0
+    busy = False
     next_look = 0.0
     backoff = poll
     try:
@@ -122,11 +124,15 @@ def run_worker(
                 continue
             if job is None:
                 backoff = poll
+                if busy:  # going idle: what the last runs kept in the heap goes back (allocator.py)
+                    hand_back()
+                    busy = False
                 if once:
                     break
                 stop.wait(poll)
                 continue
             taken += 1
+            busy = True
             if cores:
                 torch.set_num_threads(threads or _fair_share(store, me, cores))
             try:
