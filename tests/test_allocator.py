@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from painterly.config import preset
-from painterly.plan import HEAP_HOLES, KEEP_FREED_UP_TO, RunPlan
+from painterly.plan import HEAP_HOLES, RunPlan
 
 # In a fresh process: free a 16 MiB buffer (glibc then raises its mmap threshold to 16 MiB), and
 # see whether an 8 MiB buffer is still mapped on its own (mallinfo2's hblkhd) or taken from the heap;
@@ -90,8 +90,10 @@ def _memory(size: int, **kw):
 
 def test_the_memory_plan_keeps_freed_buffers_only_for_small_runs_far_under_their_budget():
     small = _memory(512, max_memory="16GB")
-    assert small.peak <= KEEP_FREED_UP_TO and not small.release_freed  # the default picture: fast
-    assert _memory(2048, max_memory="16GB").release_freed  # a print: its peak must hold
+    assert not small.release_freed and small.kept_peak == int(small.peak * (1 + HEAP_HOLES))  # the default: fast
+    assert "with freed buffers kept" in small.lines()[0]
+    assert _memory(4096, max_memory="6GB").release_freed  # a print in blocks: its peak must hold
+    assert "with freed buffers kept" not in _memory(4096, max_memory="6GB").lines()[0]
     # the same 512 px run with a budget its peak and the heap's holes would not fit
     tight = _memory(512, max_memory=f"{int(small.peak * (1 + HEAP_HOLES / 2))}B")
     assert tight.peak == small.peak and tight.release_freed
@@ -99,15 +101,18 @@ def test_the_memory_plan_keeps_freed_buffers_only_for_small_runs_far_under_their
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_every_picture_up_to_1024_px_keeps_freed_buffers_whatever_its_shape_and_precision(precision):
+def test_pictures_in_one_piece_keep_freed_buffers_where_their_holes_fit_the_budget(precision):
     # a square photo has the most pixels at a given size; fp32 (every CPU without bf16 units) the largest peak
     for size, shapes in [(512, [(512, 512), (512, 341), (341, 512), (512, 128)]), (1024, [(1024, 1024), (1024, 683)])]:
         for w, h in shapes:
             cfg = preset("default", size=size, precision=precision, max_memory="16GB")
             assert not RunPlan.build(cfg, w, h).memory(cfg).release_freed, (w, h)
-    # 2048 px in one piece releases them: from there on the peaks the prints' tables hold to
+    # 2048 px in one piece: kept where half again its peak fits 16 GB (bf16, 7.0 GB), not where it
+    # does not (fp32, 12.2 GB: it still runs whole, returning its buffers)
     cfg = preset("default", size=2048, precision=precision, max_memory="16GB")
-    assert RunPlan.build(cfg, 2048, 1365).memory(cfg).release_freed
+    plan = RunPlan.build(cfg, 2048, 1365).memory(cfg)
+    assert not any(s.block for s in plan.scales)
+    assert plan.release_freed == (precision == "fp32")
 
 
 # Kept, nothing is mapped on its own, however large (a 1024 px run's first activations are

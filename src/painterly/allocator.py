@@ -13,8 +13,9 @@ That costs time where the buffers are small: a mapped buffer is faulted in, page
 time it is allocated again. At 512 px VGG's blocks 2-4 make activations of 5-22 MiB, each mapped
 and zeroed anew at every step; there the released setting took a fifth longer per step, most of
 it in the kernel (benchmarks/RESULTS.md, "The allocator"). So the memory plan decides per run
-(``plan.MemoryPlan.release_freed``): small runs keep freed buffers in the heap; large ones, whose
-peak must stay within the plan, return them.
+(``plan.MemoryPlan.release_freed``): a run in one piece whose peak and the heap's holes fit its
+budget keeps freed buffers in the heap; a run in blocks, whose peak must stay within the plan,
+returns them.
 
 Kept means kept whatever their size: nothing is mapped on its own (``M_MMAP_MAX`` 0) and the heap
 is not trimmed during the run. glibc's threshold stops at 32 MiB, and at 1024 px VGG's first

@@ -392,14 +392,12 @@ PEAK_MARGIN = 1.05
 # two layers there, see vgg.CHECKPOINT_PIXELS).
 BLOCK_STEP_COST = 1.15
 SAFE_SHARE = 0.8  # of the memory free when the run is planned, for a default budget
-# A run keeps its freed buffers in the process only up to this predicted peak, and where the peak
-# plus HEAP_HOLES of it fits the budget (MemoryPlan.release_freed). Kept, the heap holds holes the
-# plan does not count: 100-300 MiB at 512 px, 8-25 % of the peak at 512 and 1024 px with nothing
-# mapped (benchmarks/RESULTS.md, "The allocator"), 1.1 GB at 2048 px in blocks ("Prints"). Returned,
-# every buffer is faulted in anew at every step: 17-31 % of a 512 px step, half of a 1024 px bf16
-# one. The line covers every picture up to 1024 px at either precision (1024 px square in fp32:
-# 6.0 GB) and stops before a 2048 x 1365 one (7.0 GB in bf16), whose peaks the prints' tables hold to.
-KEEP_FREED_UP_TO = 13 * 10**9 // 2
+# A run in one piece keeps its freed buffers in the process where its peak plus HEAP_HOLES of it
+# fits the budget (MemoryPlan.release_freed). Kept, the heap holds holes the plan does not count:
+# peak RSS 8-29 % over the returned runs' at 512 to 2048 px with nothing mapped, 18-26 % over the
+# plan's peak at 1024 and 2048 px (benchmarks/RESULTS.md, "The allocator"). Returned, every
+# buffer is faulted in anew at every step: 17-31 % of a 512 px step, half of a 1024 or 2048 px
+# bf16 one.
 HEAP_HOLES = 0.5
 HISTORY_BYTES = 512 * 2**20  # memory allowed for L-BFGS's history (see stylize._optimise)
 # Above this many input pixels the VGG forward recomputes conv1_2..pool1 and conv2_2..pool2 in
@@ -498,13 +496,15 @@ class MemoryPlan:
     def release_freed(self) -> bool:
         """Whether the run returns freed buffers to the system (allocator.py): what this plan's
         peak assumes. Kept in the process they save the kernel's page faults (a third of a 512 px
-        step, half of a 1024 px one), but their holes add to the peak, which the plan does not
-        count; so only a run in one piece, up to KEEP_FREED_UP_TO, far under its budget, keeps them."""
-        return (
-            any(s.block for s in self.scales)
-            or self.peak > KEEP_FREED_UP_TO
-            or self.peak * (1 + HEAP_HOLES) > self.budget
-        )
+        step, half of a 1024 or 2048 px one), but their holes add to the peak, which the plan does
+        not count; so only a run in one piece whose peak and holes fit its budget keeps them. A run
+        in blocks is one whose whole image did not fit: its peak must hold."""
+        return any(s.block for s in self.scales) or self.kept_peak > self.budget
+
+    @property
+    def kept_peak(self) -> int:
+        """The peak the run is allowed with its freed buffers kept: the plan's and HEAP_HOLES of it."""
+        return int(self.peak * (1 + HEAP_HOLES))
 
     def smaller(self, config: StyleConfig, scale: int) -> MemoryPlan:
         """The plan with ``scale`` (0-based) in blocks half as wide as now (or half the long side,
@@ -526,7 +526,8 @@ class MemoryPlan:
 
     def lines(self, seconds: Optional[Callable[[int, int], float]] = None) -> list[str]:
         """The plan in words, one line per scale (``seconds``: a step's cost at (w, h), whole)."""
-        out = [f"memory budget {gb(self.budget)}, predicted peak {gb(self.peak)}"]
+        kept = "" if self.release_freed else f" (up to {gb(self.kept_peak)} with freed buffers kept, for speed)"
+        out = [f"memory budget {gb(self.budget)}, predicted peak {gb(self.peak)}{kept}"]
         total = 0.0
         for i, (s, factor) in enumerate(zip(self.scales, self.step_factors()), 1):
             mode = f"blocks of {s.block} px ({s.tiles} blocks, overlap {self.halo} px)" if s.block else "whole image"
