@@ -88,7 +88,7 @@ def _memory(size: int, **kw):
     return RunPlan.build(cfg, 451, 300).memory(cfg)
 
 
-def test_the_memory_plan_keeps_freed_buffers_only_for_small_runs_far_under_their_budget():
+def test_the_memory_plan_keeps_freed_buffers_only_for_runs_in_one_piece_far_under_their_budget():
     small = _memory(512, max_memory="16GB")
     assert not small.release_freed and small.kept_peak == int(small.peak * (1 + HEAP_HOLES))  # the default: fast
     assert "with freed buffers kept" in small.lines()[0]

@@ -65,6 +65,9 @@ def fill(folder: Path) -> Path:
     return filler
 
 
+LONG = 500  # steps of the job that meets the full disk (see below)
+
+
 def test_full_disk_and_read_only_folder_for_real(
     small_disk: Path, tmp_path: Path, free_port: int, content_img, style_img, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -81,7 +84,10 @@ def test_full_disk_and_read_only_folder_for_real(
     )
     try:
         # 1. The disk fills up while a job runs, past its first checkpoint.
-        first = store.submit(photo, [painting], cfg.replace(steps=120), owner="me")
+        # Long enough to outlast the worker's first checkpoint (every 5 s) and the filling of the
+        # disk on a fast machine: 120 steps took 3.5 s on a 2-core Xeon with AMX, and the job was
+        # done before it had a checkpoint.
+        first = store.submit(photo, [painting], cfg.replace(steps=LONG), owner="me")
         wait_for(lambda: store.get(first).checkpoint_step > 0)
         filler = fill(small_disk)
         # A picture submitted now is refused with the reason, and leaves nothing.
@@ -104,7 +110,7 @@ def test_full_disk_and_read_only_folder_for_real(
         # 2. Space again: the job resumes from its checkpoint and finishes; new pictures are taken.
         filler.unlink()
         job = wait_for(lambda: (j := store.get(first)).status == "done" and j, timeout=120)
-        assert job.step == 120 and job.error == "" and job.attempts <= 2
+        assert job.step == LONG and job.error == "" and job.attempts <= 2
         with open(store.result_path(first), "rb") as f:
             assert im.load_image(f.read(), name="result").size == (job.width, job.height)
         log_text = store.log_path(first).read_text()
