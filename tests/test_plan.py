@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ from painterly.cli import main
 from painterly.config import MIN_AUTO_SCALE, MIN_SIZE, ConfigError, StyleConfig, field_meta
 from painterly.images import ImageError
 from painterly.jobs import JobStore
-from painterly.plan import PlanError, RunPlan, scale_plan
+from painterly.plan import PlanError, RunPlan, StepCost, scale_plan
 
 
 def test_auto_scales_start_every_size_from_the_same_512_px_picture():
@@ -334,11 +335,26 @@ def test_cli_plan_prints_and_runs_nothing(tmp_path, capsys):
         "memory budget 6.0 GB" in text
         and "whole image" in text
         and "blocks of" in text
-        and "min on this machine" in text
+        and re.search(r"about [\d.]+ (s|min) on this machine", text)
     )
     assert not out.exists()
     assert main(["stylize", str(photo), str(photo), "-o", str(out), "--size", "8192", "--max-memory", "6GB"]) == 1
     assert "the largest size that fits" in capsys.readouterr().err and not out.exists()
+
+
+def test_cli_plan_times_this_machine(tmp_path, capsys, monkeypatch):
+    # --plan's time is the machine's own cost (painterly.calibrate, as the studio's), not the one
+    # written in the code: with a step timed at exactly 1 s, 80 steps at 512 px are 80 s.
+    import painterly.calibrate
+
+    monkeypatch.setattr(painterly.calibrate, "measure", lambda: StepCost(overhead=1.0, per_mp=0.0, precision="fp32"))
+    photo = tmp_path / "p.png"
+    Image.new("RGB", (600, 400), (90, 120, 150)).save(photo)
+    cfg = ["--size", "512", "--steps", "80", "--precision", "fp32"]
+    assert main(["stylize", str(photo), str(photo), "-o", str(tmp_path / "o.png"), *cfg, "--plan"]) == 0
+    out = capsys.readouterr()
+    assert "80 steps, whole image" in out.out and "about 80 s on this machine" in out.out
+    assert "timing a few small steps" in out.err
 
 
 def test_the_time_counts_block_modes_extra_work():

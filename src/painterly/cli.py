@@ -100,8 +100,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--plan",
         action="store_true",
-        help="print the run plan (scales, whole or block mode, block size, predicted peak memory and time) "
-        "and run nothing",
+        help="print the run plan (scales, whole or block mode, block size, predicted peak memory, and the "
+        "time after timing a few small steps on this machine) and run nothing else",
     )
     p.add_argument(
         "--depth",
@@ -415,9 +415,16 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     except ConfigError as e:
         raise UsageError(flag_message(str(e))) from None
     if args.plan:
-        from .plan import DEFAULT_STEP_COST  # the run plan's own time model
+        # The time on this machine, timed as the studio times it when it starts (a few steps at
+        # 160 and 320 px, a few seconds): the cost written in the code (plan.DEFAULT_STEP_COST)
+        # is one thread's CPU time on the first machine, 3.4x this Xeon's with AMX (RESULTS.md,
+        # "The allocator").
+        from .calibrate import measure
 
-        print("\n".join(memory.lines(lambda w, h: DEFAULT_STEP_COST.step_seconds(cfg, w, h))))
+        if not args.quiet:
+            print("painterly: timing a few small steps on this machine ...", file=sys.stderr)
+        cost = measure()
+        print("\n".join(memory.lines(lambda w, h: cost.step_seconds(cfg, w, h))))
         return EXIT_OK
     if memory.peak > 2 * 10**9 and not args.quiet:
         print(f"painterly: {memory.lines()[0]}", file=sys.stderr)

@@ -538,7 +538,9 @@ class MemoryPlan:
                 line += f", about {t:.0f} s"
             out.append(line)
         if seconds is not None:
-            out.append(f"about {total / 60:.1f} min on this machine")
+            out.append(
+                f"about {total:.0f} s on this machine" if total < 120 else f"about {total / 60:.1f} min on this machine"
+            )
         return out
 
     def block_cost(self, s: ScaleMemory) -> float:
