@@ -882,3 +882,12 @@ def test_a_live_look_that_finds_nothing_new_still_draws_and_looks_again_later(
     assert Run.sent == ["stop_auto_rerun"]
     assert live.period("done", 0) is None and live.period("failed", 5) is None
     assert live.period("queued", 0) == live.QUEUED and live.period("queued", 2) == live.QUEUED_IDLE
+
+
+def test_the_memory_line_says_where_a_run_keeps_its_freed_buffers():
+    # the default picture keeps them (its peak can pass the plan's by the heap's holes: the line
+    # says how far); a print in blocks returns them, and its peak is the plan's
+    fits, note = logic.memory_note(preset("default", max_memory="16GB"), 600, 400)
+    assert fits and "with freed buffers kept, for speed" in note, note
+    fits, note = logic.memory_note(preset("default", size=4096, max_memory="6GB"), 600, 400)
+    assert fits and "blocks of" in note and "freed buffers" not in note, note

@@ -506,6 +506,12 @@ class MemoryPlan:
         """The peak the run is allowed with its freed buffers kept: the plan's and HEAP_HOLES of it."""
         return int(self.peak * (1 + HEAP_HOLES))
 
+    @property
+    def kept_note(self) -> str:
+        """' (up to N GB with freed buffers kept, for speed)' where the run keeps them, else '': what
+        follows the predicted peak wherever it is shown (``--plan``, the studio's memory line)."""
+        return "" if self.release_freed else f" (up to {gb(self.kept_peak)} with freed buffers kept, for speed)"
+
     def smaller(self, config: StyleConfig, scale: int) -> MemoryPlan:
         """The plan with ``scale`` (0-based) in blocks half as wide as now (or half the long side,
         from whole-image mode): what a run falls back to after running out of memory. Raises
@@ -526,8 +532,7 @@ class MemoryPlan:
 
     def lines(self, seconds: Optional[Callable[[int, int], float]] = None) -> list[str]:
         """The plan in words, one line per scale (``seconds``: a step's cost at (w, h), whole)."""
-        kept = "" if self.release_freed else f" (up to {gb(self.kept_peak)} with freed buffers kept, for speed)"
-        out = [f"memory budget {gb(self.budget)}, predicted peak {gb(self.peak)}{kept}"]
+        out = [f"memory budget {gb(self.budget)}, predicted peak {gb(self.peak)}{self.kept_note}"]
         total = 0.0
         for i, (s, factor) in enumerate(zip(self.scales, self.step_factors()), 1):
             mode = f"blocks of {s.block} px ({s.tiles} blocks, overlap {self.halo} px)" if s.block else "whole image"

@@ -267,7 +267,7 @@ def memory_note(config: StyleConfig, width: int, height: int) -> tuple[bool, str
         return False, str(e)
     last = mem.scales[-1]
     how = f", the full size in {last.tiles} blocks of {last.block} px" if last.block else ""
-    return True, f"Memory: about {gb(mem.peak)} of the {gb(mem.budget)} this machine can spare{how}."
+    return True, f"Memory: about {gb(mem.peak)}{mem.kept_note} of the {gb(mem.budget)} this machine can spare{how}."
 
 
 def output_size(config: StyleConfig, width: int, height: int) -> tuple[int, int]:
