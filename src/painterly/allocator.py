@@ -45,6 +45,18 @@ KEEP_MMAP_THRESHOLD = 32 * 2**20
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4  # mallopt's parameter numbers (malloc.h)
 
 
+def _settings(release: bool) -> tuple[tuple[int, int], ...]:
+    """(mallopt parameter, value) for each setting; read when called, so a test or benchmark can
+    patch a value."""
+    if release:
+        return (_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_MMAP_MAX, MMAP_MAX), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    return (
+        (_M_MMAP_THRESHOLD, KEEP_MMAP_THRESHOLD),
+        (_M_MMAP_MAX, KEEP_MMAP_MAX),
+        (_M_TRIM_THRESHOLD, KEEP_TRIM_THRESHOLD),
+    )
+
+
 @functools.cache
 def _libc() -> Optional[ctypes.CDLL]:
     """glibc with mallopt and malloc_trim typed, or None where the C library is another."""
@@ -66,15 +78,12 @@ def release_freed_buffers(release: bool) -> bool:
     libc = _libc()
     if libc is None:
         return False
+    ok = all([libc.mallopt(k, v) for k, v in _settings(release)])  # every one set, even after a refusal
     if release:
-        ok = all(libc.mallopt(k, v) for k, v in ((_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_MMAP_MAX, MMAP_MAX),
-                                                 (_M_TRIM_THRESHOLD, TRIM_THRESHOLD)))  # fmt: skip
         # What earlier runs of this process kept (a studio worker's small jobs before a print)
         # leaves now, holes in the middle of the heap included, so the plan's peak holds.
         hand_back()
-        return ok
-    return all(libc.mallopt(k, v) for k, v in ((_M_MMAP_THRESHOLD, KEEP_MMAP_THRESHOLD), (_M_MMAP_MAX, KEEP_MMAP_MAX),
-                                               (_M_TRIM_THRESHOLD, KEEP_TRIM_THRESHOLD)))  # fmt: skip
+    return ok
 
 
 def hand_back() -> None:
