@@ -57,9 +57,10 @@ def test_the_option_is_validated(content_img, style_img):
         StyleConfig(precision="fp8")
 
 
-def _step_gradient(prec: str) -> torch.Tensor:
-    """The gradient of a Gatys loss (relu4_2 content, five Gram layers) for one 64 px image."""
-    from painterly.losses import content_loss, gram_matrix, style_loss
+def _step_gradient(prec: str, kind: str) -> torch.Tensor:
+    """The gradient of the engine's loss (relu4_2 content, five style layers) for one 64 px image,
+    the features passed to the losses as the convolutions left them, as stylize does."""
+    from painterly.losses import content_loss, style_distance, style_statistic
 
     net = get_vgg("relu5_1", "max")
     gen = torch.Generator().manual_seed(0)
@@ -67,40 +68,52 @@ def _step_gradient(prec: str) -> torch.Tensor:
     sl = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     x = photo.clone().add_(0.1 * torch.randn(photo.shape, generator=gen)).clamp_(0, 1).requires_grad_(True)
     with torch.no_grad(), precision.autocast(prec, "cpu"):
-        c = net(photo, ("relu4_2",))["relu4_2"].float()
-        s = {k: gram_matrix(v.float()) for k, v in net(painting, sl).items()}
+        c = net(photo, ("relu4_2",))["relu4_2"]
+        s = {k: style_statistic(v, kind) for k, v in net(painting, sl).items()}
+    if kind == "w2":
+        from painterly.losses import blend_moments
+
+        s = {k: blend_moments([v], [1.0]) for k, v in s.items()}
     with precision.autocast(prec, "cpu"):
         f = net(x, ("relu4_2",) + sl)
-    loss = content_loss(f["relu4_2"].float(), c, "mean") + 5e-3 * sum(
-        style_loss(gram_matrix(f[k].float()), s[k]) for k in sl
-    )
+    loss = content_loss(f["relu4_2"], c, "mean") + 5e-3 * sum(style_distance(f[k], s[k], kind) for k in sl)
     (grad,) = torch.autograd.grad(loss, x)
     return grad
 
 
-def test_a_bf16_steps_gradient_is_close_to_fp32s():
-    g32, g16 = _step_gradient("fp32"), _step_gradient("bf16")
+@pytest.mark.parametrize("kind", ["gram", "w2"])
+def test_a_bf16_steps_gradient_is_close_to_fp32s(kind):
+    g32, g16 = _step_gradient("fp32", kind), _step_gradient("bf16", kind)
     assert g16.dtype == torch.float32  # the image's gradient stays fp32
     cos = torch.nn.functional.cosine_similarity(g32.flatten(), g16.flatten(), dim=0)
     assert float(cos) >= 0.99
 
 
 def test_only_the_convolutions_run_in_bf16(monkeypatch, content_img, style_img):
-    # Every statistic and loss must see fp32 features, whatever the convolutions ran in.
-    import painterly.stylize as engine
+    # The features arrive in bf16, as the convolutions leave them; every statistic and loss made
+    # of them is fp32, and so is the image's gradient.
+    import painterly.losses as losses
 
-    seen: set[torch.dtype] = set()
-    real = engine.style_distance
+    features: set[torch.dtype] = set()
+    statistics: set[torch.dtype] = set()
+    real_distance, real_statistic = losses.statistic_distance, losses.style_statistic
 
-    def spy(features, *args, **kwargs):
-        seen.add(features.dtype)
-        return real(features, *args, **kwargs)
+    def spy_statistic(f, *args, **kwargs):
+        features.add(f.dtype)
+        return real_statistic(f, *args, **kwargs)
 
-    monkeypatch.setattr(engine, "style_distance", spy)
+    def spy_distance(statistic, target, *args, **kwargs):
+        statistics.update(t.dtype for t in (statistic if isinstance(statistic, tuple) else (statistic,)))
+        out = real_distance(statistic, target, *args, **kwargs)
+        statistics.add(out.dtype)
+        return out
+
+    monkeypatch.setattr(losses, "style_statistic", spy_statistic)
+    monkeypatch.setattr(losses, "statistic_distance", spy_distance)
     steps: list = []
     cfg = StyleConfig(size=48, steps=4, scales=1, precision="bf16", init="content")
     out = stylize(content_img, style_img, cfg, on_progress=steps.append)
-    assert seen == {torch.float32}
+    assert features == {torch.bfloat16} and statistics == {torch.float32}
     assert isinstance(out, Image.Image) and out.size == (48, 32)
     assert {p.precision for p in steps} == {"bf16"}
     assert steps[-1].loss < steps[0].loss  # it converges

@@ -24,7 +24,7 @@ from typing import Callable, Literal, Sequence
 
 import torch
 
-from .losses import StyleLossKind, _SymGram, statistic_distance
+from .losses import StyleLossKind, _Sums, positions, statistic_distance, wide
 from .plan import Tile, layer_stride
 
 Features = Callable[[torch.Tensor, Sequence[str]], dict[str, torch.Tensor]]
@@ -61,10 +61,7 @@ def _pad_box(tile: Tile, layer: str) -> tuple[int, int, int, int]:
 def _sums(f: torch.Tensor, kind: StyleLossKind) -> tuple[torch.Tensor, ...]:
     """The statistic's sums over the positions of (B, C, h, w) features: (sum f f^T,) for the Gram,
     (sum f, sum f f^T) for the W2 moments."""
-    b, c, h, w = f.shape
-    m = f.permute(0, 2, 3, 1).reshape(b, h * w, c)  # (B, M, C)
-    second = _SymGram.apply(m)  # (B, C, C)
-    return (second,) if kind == "gram" else (m.sum(1), second)
+    return _Sums.apply(positions(f), kind != "gram")
 
 
 def _per_sum(kind: StyleLossKind, normalize: bool, channels: int, n: int) -> float:
@@ -202,7 +199,7 @@ class BlockObjective:
             for k in self.sl:
                 obj = obj + sum((p * d).sum() for p, d in zip(_sums(feats[k], self.kind), dsums[k]))
             for k, cw in zip(self.cl, self.cw):
-                diff = (feats[k] - _region(self.c_targets[k], _pad_box(t, k))).pow(2)
+                diff = (wide(feats[k]) - wide(_region(self.c_targets[k], _pad_box(t, k)))).pow(2)
                 per = cw * (0.5 if self.reduction == "sum" else 1.0 / self.c_targets[k].numel())
                 content += per * float(_core(diff, t, k).detach().sum())
                 obj = obj + per * diff.sum()

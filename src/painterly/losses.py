@@ -22,31 +22,59 @@ def gram_matrix(features: torch.Tensor, normalize: bool = True) -> torch.Tensor:
     so one style weight serves every scale of a coarse-to-fine run, and keeps fp16 Grams
     from overflowing on a GPU. ``normalize=False`` gives the raw sum, which grows with the
     pixel count (the form the classic recipe's weights were set for; see config.CLASSIC).
+    Computed in fp32 (at least) from features of any precision (see _Sums).
     """
     b, c, h, w = features.shape
-    # (B, M, C): a free view of the channels_last activations the VGG produces.
-    f = features.permute(0, 2, 3, 1).reshape(b, h * w, c)
-    g = _SymGram.apply(f)
+    (g,) = _Sums.apply(positions(features), False)
     return g / (c * h * w) if normalize else g
 
 
-class _SymGram(torch.autograd.Function):
-    """F^T F for F of shape (B, M, C).
+def positions(features: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) features as (B, M, C), M = H*W positions: a free view of the channels_last
+    activations the VGG produces."""
+    b, c, h, w = features.shape
+    return features.permute(0, 2, 3, 1).reshape(b, h * w, c)
 
-    The result is symmetric, so the gradient is (dG + dG^T) F: one matrix product, where
-    autograd's bmm backward would do two (one per operand) and then add them. Together with
-    the (M, C) layout this makes the Gram terms about 3x cheaper (benchmarks/RESULTS.md).
+
+def wide(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in at least fp32: what every statistic and loss computes in (precision.py)."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
+class _Sums(torch.autograd.Function):
+    """The sums over positions of F (B, M, C): F^T F, and with ``with_sum`` also sum_m F,
+    in fp32 (at least) whatever F's precision: every statistic here is made of these.
+
+    The backward is one matrix product, dF = F (dS + dS^T) + 1 ds^T: F^T F is symmetric, so
+    one product where autograd's bmm backward would do two and add them (with the (M, C)
+    layout, about 3x cheaper: benchmarks/RESULTS.md), and the sum's gradient rides along as its
+    bias. It runs in F's own precision where that has fp32's range (bf16: on the processor's
+    bf16 units, 2.5-10x faster than in fp32 at 512 px), so it leaves as the gradient the
+    convolutions' backward takes, with no fp32 copy of F's size made, divided, added and cast
+    down. fp16 (a GPU's, whose range the small gradients of a statistic could leave) computes
+    in fp32 and is cast at the end, as autocast would.
     """
 
     @staticmethod
-    def forward(ctx, f: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, f: torch.Tensor, with_sum: bool) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
         ctx.save_for_backward(f)
-        return torch.matmul(f.transpose(1, 2), f)  # (B, C, C)
+        ctx.with_sum = with_sum
+        w = wide(f)
+        second = torch.matmul(w.transpose(1, 2), w)  # (B, C, C)
+        return (w.sum(1), second) if with_sum else (second,)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def backward(ctx, *grads: torch.Tensor):  # type: ignore[override]
         (f,) = ctx.saved_tensors
-        return torch.matmul(f, grad + grad.transpose(1, 2))
+        g_second = grads[-1]
+        dtype = f.dtype if f.dtype != torch.float16 else torch.float32
+        sym = (g_second + g_second.transpose(1, 2)).to(dtype)
+        fd = f.to(dtype)
+        if ctx.with_sum:
+            out = torch.baddbmm(grads[0].unsqueeze(1).to(dtype), fd, sym)
+        else:
+            out = torch.matmul(fd, sym)
+        return out.to(f.dtype), None
 
 
 def style_loss(gram: torch.Tensor, target: torch.Tensor, reduction: Literal["gatys", "mean"] = "gatys") -> torch.Tensor:
@@ -67,8 +95,9 @@ def content_loss(
     The sum grows with the number of pixels, so its weight depends on the image size; the
     mean does not, which is what a multi-scale run needs.
     """
-    diff = (features - target).pow(2)
-    return 0.5 * diff.sum() if reduction == "sum" else diff.mean()
+    if reduction == "sum":
+        return 0.5 * F.mse_loss(wide(features), wide(target), reduction="sum")
+    return F.mse_loss(wide(features), wide(target))
 
 
 def tv_loss(image: torch.Tensor) -> torch.Tensor:
@@ -105,11 +134,11 @@ def feature_moments(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
     """(mean (B, C), second moment E[f f^T] (B, C, C)) over the positions of (B, C, H, W) features.
 
     Raw (uncentred) moments, so the moments of a mixture of several paintings are the
-    weighted means of theirs (see blend_moments).
+    weighted means of theirs (see blend_moments). fp32 (at least) from features of any precision.
     """
     b, c, h, w = features.shape
-    f = features.permute(0, 2, 3, 1).reshape(b, h * w, c)  # (B, M, C)
-    return f.mean(1), _SymGram.apply(f) / (h * w)
+    total, second = _Sums.apply(positions(features), True)
+    return total / (h * w), second / (h * w)
 
 
 class W2Target:
@@ -190,9 +219,7 @@ def sliced_projections(channels: int, seed: int, device: torch.device | str = "c
 
 def sliced_sorted(features: torch.Tensor, projections: torch.Tensor) -> torch.Tensor:
     """The features projected on each direction, sorted over positions: (B, K, M)."""
-    b, c, h, w = features.shape
-    f = features.permute(0, 2, 3, 1).reshape(b, h * w, c)  # (B, M, C)
-    return torch.sort((f @ projections).transpose(1, 2), dim=-1).values
+    return torch.sort((wide(positions(features)) @ projections).transpose(1, 2), dim=-1).values
 
 
 def _resample_sorted(sorted_values: torch.Tensor, n: int) -> torch.Tensor:

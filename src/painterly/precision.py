@@ -7,8 +7,10 @@ on CPUs with AMX or AVX512-BF16 units, runs oneDNN's bf16 kernels about twice as
 slower, so ``auto`` must never pick it there. GPUs: bf16 where supported (Ampere and newer);
 fp16 only when asked for, since Gram matrices overflow fp16 (they are computed in fp32 here).
 
-Only the convolutions run in low precision (``torch.autocast``); features are cast back to
-fp32 before any statistic or loss, and the image and the optimiser's state stay fp32.
+Only the convolutions run in low precision (``torch.autocast``). Every statistic and loss
+reads their activations in fp32 (``losses.wide``), and the image and the optimiser's state stay
+fp32; the statistics' gradient goes back in bf16, which the convolutions' backward would cast
+it to anyway (``losses._Sums``).
 """
 
 from __future__ import annotations

@@ -158,10 +158,10 @@ def stylize(
     prec.check(precision, device.type)  # before anything is computed
 
     def features(img: torch.Tensor, names: Sequence[str]) -> dict[str, torch.Tensor]:
-        # Convolutions in the run's precision; every statistic and loss in fp32 (precision.py).
+        # Convolutions in the run's precision; the statistics and losses read these activations
+        # in fp32 and send their gradient back in the activations' own precision (losses.py).
         with prec.autocast(precision, device.type):
-            out = net(img, names)
-        return {k: v.float() for k, v in out.items()}
+            return net(img, names)
 
     def to_dev(img: Image.Image) -> torch.Tensor:
         return im.to_tensor(img).to(device)
