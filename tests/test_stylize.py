@@ -257,6 +257,26 @@ def test_a_step_that_wrecks_the_picture_is_undone(content_img, style_img):
     assert losses[-1] <= losses[0]
 
 
+def test_lbfgs_learns_from_the_step_the_clamp_left():
+    # A quadratic whose minimum lies two thirds outside [0, 1]: the clamped L-BFGS must reach the
+    # box's own minimum. When its curvature pairs took the step it proposed rather than the one
+    # the clamp left, it stalled 43.5 above it (steps clamped away, the pairs then skipped).
+    from painterly.stylize import _optimise
+
+    gen = torch.Generator().manual_seed(0)
+    target = torch.rand(1, 3, 8, 8, generator=gen) * 3 - 1
+    scale = torch.rand(1, 3, 8, 8, generator=gen) * 9 + 1  # ill-conditioned, as pixels are
+    x = torch.full((1, 3, 8, 8), 0.5, requires_grad=True)
+
+    def closure():
+        return (scale * (x - target) ** 2).sum(), {}
+
+    losses = [loss for loss, _ in _optimise(StyleConfig(size=16, steps=30), x, closure, 30)]
+    best = float((scale * (target.clamp(0, 1) - target) ** 2).sum())
+    assert losses[-1] - best < 0.5
+    assert float((x.detach() - target.clamp(0, 1)).abs().max()) < 0.1
+
+
 def test_iterate_averaging_is_the_bias_corrected_moving_average_of_the_steps(content_img, style_img):
     # Within a scale averaging does not change the iterates, only what is shown and returned:
     # step k of the averaged run is sum_i d^(k-i) (1-d) x_i / (1 - d^k) of the plain run's x_i.

@@ -449,4 +449,23 @@ def _optimise(config: StyleConfig, x: torch.Tensor, closure, n: int):
         if config.clamp:
             with torch.no_grad():
                 x.clamp_(0, 1)
+            _clamped_step(opt, x, start)
         yield last
+
+
+def _clamped_step(opt: torch.optim.LBFGS, x: torch.Tensor, start: torch.Tensor) -> None:
+    """Tell L-BFGS the step it took after the clamp moved its iterate.
+
+    L-BFGS learns the curvature from pairs (s, y): the step and the change of the gradient along
+    it, which must satisfy the secant condition y = B s (Nocedal & Wright, ch. 7). torch's LBFGS
+    takes s = t d from the direction it proposed, but the next gradient is taken where the clamp
+    put x, so wherever pixels hit 0 or 1 the pair mixed one step with another's gradient change.
+    With the true step (the clamped x minus the last) the default's picture settles sooner: on
+    coffee x the scream within 0.02 of its step 300 from step 170, not 240, at no cost per step
+    (benchmarks/RESULTS.md, "The clamp and L-BFGS's curvature").
+    """
+    state = opt.state[x]
+    d, t = state.get("d"), state.get("t")
+    if d is not None and t:
+        with torch.no_grad():
+            torch.sub(x.detach().flatten(), start.flatten(), out=d).div_(t)
