@@ -28,7 +28,9 @@ CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 # Cost of a step relative to fp32, for estimates made before a run (the studio's); front ends
 # that time the run itself (the CLI's and the worker's ETA) need no factor. Measured with
 # `python -m benchmarks --only precision` (benchmarks/RESULTS.md, "Precision").
-STEP_COST: dict[str, float] = {"fp32": 1.0, "bf16": 0.45, "fp16": 0.5}  # bf16: 0.43-0.52 at 256-1024 px
+# bf16: 0.50 / 0.36 / 0.31 at 256 / 512 / 1024 px on a Xeon with AMX (2026-12-01, the statistics'
+# gradient in bf16 too; 0.43-0.52 before it).
+STEP_COST: dict[str, float] = {"fp32": 1.0, "bf16": 0.36, "fp16": 0.5}
 # How front ends name the precision a run used (Progress.precision, Job.precision).
 WORDS: dict[str, str] = {
     "fp32": "full precision (fp32)",
