@@ -24,7 +24,7 @@ from typing import Callable, Literal, Sequence
 
 import torch
 
-from .losses import StyleLossKind, _Sums, positions, statistic_distance, wide
+from .losses import StyleLossKind, _Sums, statistic_distance, wide
 from .plan import Tile, layer_stride
 
 Features = Callable[[torch.Tensor, Sequence[str]], dict[str, torch.Tensor]]
@@ -61,7 +61,7 @@ def _pad_box(tile: Tile, layer: str) -> tuple[int, int, int, int]:
 def _sums(f: torch.Tensor, kind: StyleLossKind) -> tuple[torch.Tensor, ...]:
     """The statistic's sums over the positions of (B, C, h, w) features: (sum f f^T,) for the Gram,
     (sum f, sum f f^T) for the W2 moments."""
-    return _Sums.apply(positions(f), kind != "gram")
+    return _Sums.apply(f, kind != "gram")
 
 
 def _per_sum(kind: StyleLossKind, normalize: bool, channels: int, n: int) -> float:
