@@ -101,12 +101,16 @@ def test_carry_adds_a_gradient_and_nothing_else():
     torch.testing.assert_close(x.grad, 2 * x.detach() + g)
 
 
-def test_a_run_in_blocks_is_the_run_on_the_whole_image(style_img):
+# (precision, loss's relative difference, mean and 99.5th percentile pixel difference in 8-bit levels):
+# bf16 convolutions round differently on a block than on the whole image (measured: 2.5e-4, 0.67, 7;
+# fp32: 6.5e-5, 0.16, 2).
+@pytest.mark.parametrize(("precision", "rel", "mean", "p995"), [("fp32", 1e-4, 0.5, 2), ("bf16", 2e-3, 1.5, 12)])
+def test_a_run_in_blocks_is_the_run_on_the_whole_image(style_img, precision, rel, mean, p995):
     # relu4_1 as the deepest layer keeps the overlap (80 px) small enough for blocks at 176 px. Adam,
     # because L-BFGS without a line search amplifies float32 rounding: the same two runs agree for
     # two L-BFGS steps, then part (its third step raised the loss 1.41x in one run, 1.38x in the other).
     photo = _gradient(176, 112, seed=7)
-    cfg = StyleConfig(size=176, steps=6, scales=1, init="content", precision="fp32", max_memory="64GB",
+    cfg = StyleConfig(size=176, steps=6, scales=1, init="content", precision=precision, max_memory="64GB",
                       optimizer="adam", lr=0.03, content_layers=("relu3_2",),
                       style_layers=("relu1_1", "relu2_1", "relu3_1", "relu4_1"), tv_weight=0.5)  # fmt: skip
     seen_whole: list[Progress] = []
@@ -116,12 +120,12 @@ def test_a_run_in_blocks_is_the_run_on_the_whole_image(style_img):
     assert {p.block for p in seen_whole} == {0} and {p.block for p in seen_blocks} == {48}
     for a, b in zip(seen_whole, seen_blocks):
         assert set(a.losses) == set(b.losses) == {"content", "style", "tv"}
-        assert b.loss == pytest.approx(a.loss, rel=1e-4)
+        assert b.loss == pytest.approx(a.loss, rel=rel)
     assert seen_whole[-1].loss < 0.7 * seen_whole[0].loss  # the run did move (measured 0.61)
     a, b, p = (np.asarray(i, np.float64) for i in (whole, in_blocks, photo))
     assert np.abs(a - p).mean() > 10  # 8-bit levels; measured 25
     diff = np.abs(a - b)
-    assert diff.mean() < 0.5 and np.percentile(diff, 99.5) <= 2  # measured 0.16 (a few clamped pixels differ more)
+    assert diff.mean() < mean and np.percentile(diff, 99.5) <= p995  # fp32: 0.16 (a few clamped pixels differ more)
 
 
 def test_out_of_memory_falls_back_to_smaller_blocks_and_resumes(style_img, monkeypatch):
