@@ -24,7 +24,7 @@ from typing import Callable, Literal, Sequence
 
 import torch
 
-from .losses import StyleLossKind, _Sums, statistic_distance, wide
+from .losses import StyleLossKind, _Sums, statistic_distance, wide, wide_dtype
 from .plan import Tile, layer_stride
 
 Features = Callable[[torch.Tensor, Sequence[str]], dict[str, torch.Tensor]]
@@ -118,7 +118,7 @@ def stitch(features: Features, img: torch.Tensor, layers: Sequence[str], tiles: 
                 f = _core(feats[k], t, k)
                 if k not in out:
                     s = layer_stride(k)
-                    out[k] = f.new_empty((*f.shape[:2], h // s, w // s))
+                    out[k] = f.new_empty((*f.shape[:2], h // s, w // s), dtype=wide_dtype(f))  # fp32, as whole
                 _region(out[k], _core_box(t, k)).copy_(f)
             del feats
     return out
@@ -199,7 +199,7 @@ class BlockObjective:
             for k in self.sl:
                 obj = obj + sum((p * d).sum() for p, d in zip(_sums(feats[k], self.kind), dsums[k]))
             for k, cw in zip(self.cl, self.cw):
-                diff = (wide(feats[k]) - wide(_region(self.c_targets[k], _pad_box(t, k)))).pow(2)
+                diff = (wide(feats[k]) - _region(self.c_targets[k], _pad_box(t, k))).pow(2)
                 per = cw * (0.5 if self.reduction == "sum" else 1.0 / self.c_targets[k].numel())
                 content += per * float(_core(diff, t, k).detach().sum())
                 obj = obj + per * diff.sum()

@@ -36,9 +36,14 @@ def positions(features: torch.Tensor) -> torch.Tensor:
     return features.permute(0, 2, 3, 1).reshape(b, h * w, c)
 
 
+def wide_dtype(t: torch.Tensor) -> torch.dtype:
+    """At least fp32: what every statistic and loss computes in (precision.py)."""
+    return torch.promote_types(t.dtype, torch.float32)
+
+
 def wide(t: torch.Tensor) -> torch.Tensor:
-    """``t`` in at least fp32: what every statistic and loss computes in (precision.py)."""
-    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+    """``t`` in ``wide_dtype`` (itself where it already is)."""
+    return t.to(wide_dtype(t))
 
 
 class _Sums(torch.autograd.Function):
@@ -76,10 +81,11 @@ class _Sums(torch.autograd.Function):
         sym = (g_second + g_second.transpose(1, 2)).to(dtype)
         out = torch.empty(ctx.shape, dtype=dtype, device=f.device, memory_format=torch.channels_last)
         rows = positions(out)  # a view of ``out``: the product is written straight into it
+        fd = f.to(dtype)
         if ctx.with_sum:
-            torch.baddbmm(grads[0].unsqueeze(1).to(dtype), f.to(dtype), sym, out=rows)
+            torch.baddbmm(grads[0].unsqueeze(1).to(dtype), fd, sym, out=rows)
         else:
-            torch.bmm(f.to(dtype), sym, out=rows)
+            torch.bmm(fd, sym, out=rows)
         return out.to(f.dtype), None
 
 

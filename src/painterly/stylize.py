@@ -34,6 +34,7 @@ from .losses import (
     style_distance,
     style_statistic,
     tv_loss,
+    wide_dtype,
 )
 from .plan import RunPlan, style_long_side
 from .progress import Cancelled, Progress, ProgressCallback
@@ -212,7 +213,8 @@ def stylize(
                 if block:
                     c_targets = blocks.stitch(features, c_t, cl, pl.tiles(*size, block, memory.halo)) if cl else {}
                 else:
-                    c_targets = {k: v.clone() for k, v in features(c_t, cl).items()} if cl else {}
+                    # Kept in fp32 (as plan.py counts them), cast once here rather than at every step.
+                    c_targets = {k: v.to(wide_dtype(v), copy=True) for k, v in features(c_t, cl).items()} if cl else {}
                 del c_t
                 s_targets = {}
                 if sl:
