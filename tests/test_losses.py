@@ -136,6 +136,32 @@ def test_w2_gradient_is_the_analytic_one():
     assert torch.autograd.gradcheck(lambda t: w2_loss(t, target), (x,))
 
 
+def test_w2_matrices_hold_no_denormals():
+    # relu4_1 and relu5_1 of a 160 px picture read fewer positions than channels: their
+    # covariances have eigenvalues at zero, and the square root and the gradient built from the
+    # eigenvectors had thousands of fp32 denormals (3369 in relu5_1's root), which x86 CPUs
+    # multiply in microcode: the products took 5x longer (losses._narrow).
+    from painterly import images as im
+    from painterly.calibrate import _picture
+    from painterly.losses import blend_moments, feature_moments, w2_loss
+    from painterly.vgg import get_vgg
+
+    def denormals(t: torch.Tensor) -> int:
+        return int(((t != 0) & (t.abs() < torch.finfo(t.dtype).tiny)).sum())
+
+    net = get_vgg("relu5_1", "max", "", "cpu")
+    layers = ["relu4_1", "relu5_1"]
+    with torch.no_grad():
+        painting = net(im.to_tensor(_picture(160, 160, 1)), layers)
+    x = im.to_tensor(_picture(160, 106, 0)).requires_grad_(True)
+    feats = net(x, layers)
+    for k in layers:
+        target = blend_moments([feature_moments(painting[k])], [1.0])
+        (grad,) = torch.autograd.grad(w2_loss(feats[k], target), feats[k])
+        assert grad.abs().sum() > 0
+        assert (denormals(target.cov_sqrt), denormals(target.cov_sqrt @ target.cov_sqrt), denormals(grad)) == (0, 0, 0)
+
+
 def test_w2_blend_is_the_mixtures_moments(feats):
     # The moments of two paintings blended 1:1 are those of the union of their positions.
     from painterly.losses import blend_moments, feature_moments, w2_loss

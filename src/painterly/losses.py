@@ -194,7 +194,7 @@ def w2_moments_loss(mean: torch.Tensor, second: torch.Tensor, target: W2Target) 
 def _psd_sqrt(m: torch.Tensor) -> torch.Tensor:
     """Square root of symmetric positive semi-definite matrices (no gradient needed)."""
     vals, vecs = torch.linalg.eigh(m.detach().double())  # float64: float32 eigh is slow and loses the small eigenvalues
-    return ((vecs * vals.clamp_min(0).sqrt().unsqueeze(-2)) @ vecs.transpose(-1, -2)).to(m.dtype)
+    return _narrow((vecs * vals.clamp_min(0).sqrt().unsqueeze(-2)) @ vecs.transpose(-1, -2), m.dtype)
 
 
 class _TraceSqrt(torch.autograd.Function):
@@ -220,7 +220,24 @@ class _TraceSqrt(torch.autograd.Function):
         floor = vals.amax(-1, keepdim=True).clamp_min(1e-30) * 1e-7
         inv_sqrt = 0.5 / vals.clamp_min(floor).sqrt()  # d sqrt(l) / dl
         g = (vecs * inv_sqrt.unsqueeze(-2)) @ vecs.transpose(-1, -2)
-        return (g * grad.double().view(-1, 1, 1)).to(ctx.dtype)
+        # Narrowed before the upstream gradient scales it: its size is the run's (the loss's weights).
+        return _narrow(g, ctx.dtype) * grad.to(ctx.dtype).view(-1, 1, 1)
+
+
+def _narrow(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """float64 ``t`` cast to ``dtype``, its entries under the square root of ``dtype``'s smallest
+    normal number (1e-19 in fp32) set to zero, so that neither they nor their products are denormals.
+
+    These matrices come from eigenvectors, and a covariance read from fewer positions than
+    channels (relu5_1 of a picture under about 360 x 360 px, relu4_1 under 180 x 180) has
+    eigenvalues at zero: hundreds to thousands of their entries were fp32 denormals, which x86
+    CPUs multiply in microcode. On the studio's calibration pictures at 160 px the 512 x 512
+    products of ``w2_moments_loss`` took 6.0 ms against 1.2 ms, the whole step 0.134 s against
+    0.084 s, and the machine looked a third slower per pixel than it is (benchmarks/RESULTS.md,
+    "Denormals"). Entries under 1e-19 mean nothing beside the others. (torch.set_flush_denormal
+    would reach only the calling thread, not the threads that do the products.)
+    """
+    return t.masked_fill(t.abs() < torch.finfo(dtype).tiny ** 0.5, 0).to(dtype)
 
 
 def sliced_projections(channels: int, seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
