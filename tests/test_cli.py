@@ -470,12 +470,14 @@ def _progress(step: int, steps: int = 4, elapsed: float = 2.0):
 def test_eta_weighs_steps_by_their_pixels():
     from painterly.reporter import ProgressReporter
 
-    # A step costs its pixels here (1 s at 10x10, 4 s at 20x20), and the run keeps that pace.
+    # A step costs its pixels here (1 s at 10x10, 4 s at 20x20), and the run keeps that pace;
+    # each scale's targets cost one step of it (plan.TARGET_STEPS).
     cost = StepCost(overhead=0.0, per_mp=1e4, precision="fp32", setup=0.0)
     rep = ProgressReporter(_Stream(False), RunPlan((((10, 10), 2), ((20, 20), 2))), StyleConfig(precision="fp32"), cost)
-    # After the two cheap 10x10 steps (2 s) the two 20x20 steps (8 s) remain.
-    assert rep.eta(_progress(2, elapsed=2.0)) == pytest.approx(8.0)
-    assert rep.eta(_progress(2, elapsed=4.0)) > 8.0  # a slower machine than the model: later
+    # After the cheap scale (1 s of targets, two 1 s steps) the 20x20 one remains: 4 s of
+    # targets and two 4 s steps.
+    assert rep.eta(_progress(2, elapsed=3.0)) == pytest.approx(12.0)
+    assert rep.eta(_progress(2, elapsed=5.0)) > 12.0  # a slower machine than the model: later
     assert rep.eta(_progress(4, elapsed=9.0)) == 0.0
 
 

@@ -424,7 +424,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         if not args.quiet:
             print("painterly: timing a few small steps on this machine ...", file=sys.stderr)
         cost = measure()
-        print("\n".join(memory.lines(lambda w, h: cost.step_seconds(cfg, w, h))))
+        print("\n".join(memory.lines(plan.scale_seconds(cfg, cost), plan.estimate(cfg, cost))))
         return EXIT_OK
     if memory.peak > 2 * 10**9 and not args.quiet:
         print(f"painterly: {memory.lines()[0]}", file=sys.stderr)

@@ -167,6 +167,13 @@ class StepCost:
 # ~15.5 s per megapixel-step plus ~0.03 s. Setup covers loading the VGG and the style targets.
 DEFAULT_STEP_COST = StepCost(overhead=0.03, per_mp=15.5, precision="fp32", setup=4.0)
 
+# Each scale begins with its targets: the photo's and the paintings' features at that size (and
+# for W2 their covariances' eigendecompositions), before its first step. Measured: that first
+# step took 1.99 s against 0.93 at 1024 px, 9.06 s against 4.37 at 2048 px (the default at
+# 2048 px, chelsea x starry night, 2-core Xeon with AMX, bf16): about one more step each
+# (benchmarks/RESULTS.md, "Denormals, and what the estimate left out").
+TARGET_STEPS = 1.0
+
 
 @dataclass(frozen=True)
 class RunPlan:
@@ -230,9 +237,13 @@ class RunPlan:
         memory plan runs the scale in blocks (a print's full-size scale: 2x and more)."""
         return _step_costs(self, config, cost)
 
+    def scale_seconds(self, config: StyleConfig, cost: StepCost = DEFAULT_STEP_COST) -> tuple[float, ...]:
+        """Seconds of each scale by ``cost``: its steps, and its targets (``TARGET_STEPS``)."""
+        return tuple((n + TARGET_STEPS) * t for (_, n), t in zip(self.scales, self.step_costs(config, cost)))
+
     def estimate(self, config: StyleConfig, cost: StepCost = DEFAULT_STEP_COST) -> float:
         """Seconds for the whole run, setup included, by ``cost``."""
-        return cost.setup + sum(n * t for (_, n), t in zip(self.scales, self.step_costs(config, cost)))
+        return cost.setup + sum(self.scale_seconds(config, cost))
 
     def remaining(self, config: StyleConfig, cost: StepCost, step: int, elapsed: float) -> float:
         """Seconds left after ``step`` steps that took ``elapsed`` seconds (setup included): the
@@ -249,7 +260,10 @@ class RunPlan:
         count = 0
         for (_, n), t in zip(self.scales, self.step_costs(config, cost)):
             k = min(n, max(0, step - count))
-            done, left, count = done + k * t, left + (n - k) * t, count + n
+            begun = TARGET_STEPS if k else 0.0  # a scale's targets are computed before its first step
+            done += (k + begun) * t
+            left += (n - k + TARGET_STEPS - begun) * t
+            count += n
         prior = 0.2 * (done + left)
         pace = (max(0.0, elapsed) + prior) / (done + prior)
         return left * pace
@@ -530,19 +544,15 @@ class MemoryPlan:
         """Each scale's step cost relative to a whole-image step at its size (1 when whole)."""
         return tuple(self.block_cost(s) if s.block else 1.0 for s in self.scales)
 
-    def lines(self, seconds: Optional[Callable[[int, int], float]] = None) -> list[str]:
-        """The plan in words, one line per scale (``seconds``: a step's cost at (w, h), whole)."""
+    def lines(self, seconds: Optional[Sequence[float]] = None, total: Optional[float] = None) -> list[str]:
+        """The plan in words, one line per scale; with the run plan's ``seconds`` of each scale
+        (``RunPlan.scale_seconds``) and its ``total`` (``RunPlan.estimate``), the time too."""
         out = [f"memory budget {gb(self.budget)}, predicted peak {gb(self.peak)}{self.kept_note}"]
-        total = 0.0
-        for i, (s, factor) in enumerate(zip(self.scales, self.step_factors()), 1):
+        for i, s in enumerate(self.scales):
             mode = f"blocks of {s.block} px ({s.tiles} blocks, overlap {self.halo} px)" if s.block else "whole image"
-            line = f"scale {i}: {s.size[0]}x{s.size[1]}, {s.steps} steps, {mode}, peak {gb(s.peak)}"
-            if seconds is not None:
-                t = s.steps * seconds(*s.size) * factor
-                total += t
-                line += f", about {t:.0f} s"
-            out.append(line)
-        if seconds is not None:
+            line = f"scale {i + 1}: {s.size[0]}x{s.size[1]}, {s.steps} steps, {mode}, peak {gb(s.peak)}"
+            out.append(line if seconds is None else f"{line}, about {seconds[i]:.0f} s")
+        if total is not None:
             out.append(
                 f"about {total:.0f} s on this machine" if total < 120 else f"about {total / 60:.1f} min on this machine"
             )
