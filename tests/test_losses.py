@@ -159,7 +159,11 @@ def test_w2_matrices_hold_no_denormals():
         target = blend_moments([feature_moments(painting[k])], [1.0])
         (grad,) = torch.autograd.grad(w2_loss(feats[k], target), feats[k])
         assert grad.abs().sum() > 0
-        assert (denormals(target.cov_sqrt), denormals(target.cov_sqrt @ target.cov_sqrt), denormals(grad)) == (0, 0, 0)
+        assert denormals(target.cov_sqrt) == 0 and denormals(grad) == 0
+        # Their products: a sum can cancel into a denormal now and then (0-54 of 262144 entries,
+        # by the threads' order of summation), not thousands (960 and 4518 before).
+        product = target.cov_sqrt @ target.cov_sqrt
+        assert denormals(product) < 1e-3 * product.numel()
 
 
 def test_w2_blend_is_the_mixtures_moments(feats):
