@@ -160,8 +160,8 @@ def test_w2_matrices_hold_no_denormals():
         (grad,) = torch.autograd.grad(w2_loss(feats[k], target), feats[k])
         assert grad.abs().sum() > 0
         assert denormals(target.cov_sqrt) == 0 and denormals(grad) == 0
-        # Their products: a sum can cancel into a denormal now and then (0-54 of 262144 entries,
-        # by the threads' order of summation), not thousands (960 and 4518 before).
+        # Their products: a sum can cancel into a denormal now and then (0 alone, 54 of 262144 in
+        # one full-suite run), not thousands (960 and 4518 before).
         product = target.cov_sqrt @ target.cov_sqrt
         assert denormals(product) < 1e-3 * product.numel()
 
