@@ -38,7 +38,10 @@ def test_plan_answers_sizes_steps_and_work():
     assert plan.end_of_scale(1) == 60 and plan.end_of_scale(2) == 90
     assert plan.work_done(0) == 0 and plan.work_done(90) == 60 * 512 * 341 + 30 * 1024 * 683
     assert plan.work_done(61) == 60 * 512 * 341 + 1024 * 683
-    assert plan.seconds(lambda w, h: 1.0) == 90
+    # A 1 s step: each scale's steps, and its targets one step more (plan.TARGET_STEPS).
+    cfg = StyleConfig(size=1024, steps=90, precision="fp32")
+    one_second = StepCost(overhead=1.0, per_mp=0.0, precision="fp32", setup=2.0)
+    assert plan.scale_seconds(cfg, one_second) == (61, 31) and plan.estimate(cfg, one_second) == 94
 
 
 def test_the_vocabulary_and_the_plan_are_torch_free_and_config_imports_nothing_of_ours():

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 from .config import CONTENT_FULL_SIZE, MIN_AUTO_SCALE, MIN_SIZE, VGG_LAYERS, ConfigError, StyleConfig, parse_bytes
 from .images import ImageError, fit_size
@@ -227,10 +227,6 @@ class RunPlan:
             k = min(n, left)
             done, left = done + k * w * h, left - k
         return done
-
-    def seconds(self, step_seconds: Callable[[int, int], float]) -> float:
-        """Seconds for the whole run, given the cost of one step at a (width, height)."""
-        return sum(n * step_seconds(w, h) for (w, h), n in self.scales)
 
     def step_costs(self, config: StyleConfig, cost: StepCost = DEFAULT_STEP_COST) -> tuple[float, ...]:
         """Seconds of one step at each scale by ``cost``, with block mode's extra work where the
