@@ -238,9 +238,11 @@ def _narrow(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     eigenvalues at zero: hundreds to thousands of their entries were fp32 denormals, which x86
     CPUs multiply in microcode. On the studio's calibration pictures at 160 px the 512 x 512
     products of ``w2_moments_loss`` took 6.0 ms against 1.2 ms, the whole step 0.134 s against
-    0.084 s, and the machine looked a third slower per pixel than it is (benchmarks/RESULTS.md,
-    "Denormals"). Entries under 1e-19 mean nothing beside the others. (torch.set_flush_denormal
-    would reach only the calling thread, not the threads that do the products.)
+    0.084 s, and the cost line fitted to those steps (``painterly.calibrate``: the studio's and
+    --plan's estimates) put twice the overhead into every step and a quarter too little into each
+    pixel (benchmarks/RESULTS.md, "Denormals"). Entries under 1e-19 mean nothing beside the
+    others. (torch.set_flush_denormal would reach only the calling thread, not the threads that
+    do the products.)
     """
     return t.masked_fill(t.abs() < torch.finfo(dtype).tiny ** 0.5, 0).to(dtype)
 

@@ -164,7 +164,8 @@ class StepCost:
 
 # Before this machine is measured: steps 2..8 of the default preset at 192 and 384 px, one
 # thread, CPU time, on the 2-core development machine (fp32): 0.41 and 1.54 s per step, i.e.
-# ~15.5 s per megapixel-step plus ~0.03 s. Setup covers loading the VGG and the style targets.
+# ~15.5 s per megapixel-step plus ~0.03 s. Setup covers loading the VGG (each scale's targets:
+# TARGET_STEPS).
 DEFAULT_STEP_COST = StepCost(overhead=0.03, per_mp=15.5, precision="fp32", setup=4.0)
 
 # Each scale begins with its targets: the photo's and the paintings' features at that size (and
