@@ -252,16 +252,15 @@ class RunPlan:
         the model's pace), so the figure starts at the estimate and moves smoothly, instead of
         swinging with the first, noisy steps.
         """
-        done = cost.setup
         left = 0.0
         count = 0
         for (_, n), t in zip(self.scales, self.step_costs(config, cost)):
             k = min(n, max(0, step - count))
-            begun = TARGET_STEPS if k else 0.0  # a scale's targets are computed before its first step
-            done += (k + begun) * t
-            left += (n - k + TARGET_STEPS - begun) * t
+            left += (n - k + (0.0 if k else TARGET_STEPS)) * t  # a scale's targets come before its first step
             count += n
-        prior = 0.2 * (done + left)
+        total = self.estimate(config, cost)
+        done = total - left
+        prior = 0.2 * total
         pace = (max(0.0, elapsed) + prior) / (done + prior)
         return left * pace
 
