@@ -232,3 +232,26 @@ def test_large_inputs_recompute_block_one_with_identical_gradients(monkeypatch):
         net(x0, layers)
     net(x0.clone().requires_grad_(True), ("relu1_2", "relu3_1"))
     assert calls == [1, 1, 1]  # only the second run: relu1_2 is wanted
+
+
+
+def test_max_pool_before_the_relu_it_follows_changes_nothing():
+    """A ReLU nobody reads runs after the max pool that follows it, on a quarter of the values
+    (VGG19._advance): the features and the image's gradient are those of the layers run one by
+    one in VGG's own order, bit for bit; a ReLU that is read runs before its pool as usual."""
+    net = get_vgg("relu5_1")
+    x0 = torch.rand(1, 3, 36, 44, generator=torch.Generator().manual_seed(5))
+    for layers in (("relu1_1", "relu2_1", "relu3_1", "relu4_2", "relu5_1"), ("relu1_2", "pool1", "relu3_1")):
+        x = x0.clone().requires_grad_(True)
+        out = net(x, layers)
+        sum((v.double() ** 3).mean() for v in out.values()).backward()
+
+        x_ref = x0.clone().requires_grad_(True)
+        y, ref = net.normalize(x_ref).contiguous(memory_format=net.memory_format), {}
+        for name, layer in zip(net.names, net.layers):
+            y = ref[name] = F.relu(y) if name.startswith("relu") else layer(y)
+        sum((ref[k].double() ** 3).mean() for k in layers).backward()
+        for name in layers:
+            assert torch.equal(out[name], ref[name]), name
+        assert x.grad is not None and x_ref.grad is not None and x_ref.grad.abs().sum() > 0
+        assert torch.equal(x.grad, x_ref.grad)

@@ -221,33 +221,50 @@ class VGG19(nn.Module):
         prev = ""
         i = 0
         while i < len(self.names):
-            name = self.names[i]
-            if name in recompute:
-                j = i + len(recompute[name])
+            if self.names[i] in recompute:
+                j = i + len(recompute[self.names[i]])
                 x = checkpoint(self._run, x, i, j, use_reentrant=False)
                 i, prev = j, self.names[j - 1]
                 continue
-            x = self._layer(x, i, prev not in wanted)
-            prev = name
-            i += 1
-            if name in wanted:
-                out[name] = x
+            x, i = self._advance(x, i, len(self.names), prev not in wanted, wanted)
+            prev = self.names[i - 1]
+            if prev in wanted:
+                out[prev] = x
                 if len(out) == len(wanted):
                     break
         return out
 
-    def _layer(self, x: torch.Tensor, i: int, may_overwrite: bool) -> torch.Tensor:
-        if self.names[i].startswith("relu") and may_overwrite:
+    def _advance(
+        self, x: torch.Tensor, i: int, stop: int, may_overwrite: bool, wanted: Iterable[str] = ()
+    ) -> tuple[torch.Tensor, int]:
+        """Layer i applied to x, or layers i and i + 1 where a ReLU nobody reads comes before a max
+        pool: (the output, the next layer's index).
+
+        Pooled first: max and ReLU commute (max_j relu(x_j) = relu(max_j x_j), ties included), so
+        the ReLU and its backward run on a quarter of the values, and the gradient is the same (a
+        pooled value the ReLU zeroes passes nothing back either way). At 512 px relu1_2's forward and
+        backward were the largest memory-bound kernels of a step after the convolutions.
+        """
+        name = self.names[i]
+        if (
+            name.startswith("relu")
+            and name not in wanted
+            and i + 1 < stop
+            and isinstance(self.layers[i + 1], nn.MaxPool2d)
+        ):
+            return torch.relu_(self.layers[i + 1](x)), i + 2
+        if name.startswith("relu") and may_overwrite:
             # In place when nobody keeps the conv output: autograd needs only the ReLU's
             # result, and skipping a fresh activation-sized buffer per layer saves memory
             # (benchmarks/RESULTS.md: 1-2 % CPU per step at 256 px, one buffer per layer).
-            return torch.relu_(x)
-        return self.layers[i](x)
+            return torch.relu_(x), i + 1
+        return self.layers[i](x), i + 1
 
     def _run(self, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         """Layers start..stop-1, none of whose outputs is wanted."""
-        for i in range(start, stop):
-            x = self._layer(x, i, True)
+        i = start
+        while i < stop:
+            x, i = self._advance(x, i, stop, True)
         return x
 
 
