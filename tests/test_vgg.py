@@ -234,7 +234,6 @@ def test_large_inputs_recompute_block_one_with_identical_gradients(monkeypatch):
     assert calls == [1, 1, 1]  # only the second run: relu1_2 is wanted
 
 
-
 def test_max_pool_before_the_relu_it_follows_changes_nothing():
     """A ReLU nobody reads runs after the max pool that follows it, on a quarter of the values
     (VGG19._advance): the features and the image's gradient are those of the layers run one by
