@@ -16,7 +16,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from painterly import vgg
+from painterly import plan
 from painterly.losses import content_loss, gram_matrix, style_loss
 from painterly.vgg import get_vgg
 
@@ -68,14 +68,14 @@ def make_step(net, size: int, *, inplace: bool, symgram: bool, compiled: bool = 
 
     def step() -> float:
         x.grad = None
-        limit = vgg.CHECKPOINT_PIXELS
+        limit = plan.CHECKPOINT_PIXELS
         if not recompute:  # keep every activation, however large the image (vgg.VGG19.forward)
-            vgg.CHECKPOINT_PIXELS = 1 << 62
+            plan.CHECKPOINT_PIXELS = 1 << 62
         try:
             loss = fn(x)
             loss.backward()
         finally:
-            vgg.CHECKPOINT_PIXELS = limit
+            plan.CHECKPOINT_PIXELS = limit
         return float(loss.detach())
 
     return step
@@ -107,7 +107,7 @@ def main() -> None:
         "sym gram": make_step(net, args.size, inplace=False, symgram=True),
         "both": make_step(net, args.size, inplace=True, symgram=True),
     }
-    # Above vgg.CHECKPOINT_PIXELS (2 megapixels) the kept forward recomputes two runs of layers to save memory.
+    # Above plan.CHECKPOINT_PIXELS (2 megapixels) the kept forward recomputes two runs of layers to save memory.
     variants["no recompute"] = make_step(net, args.size, inplace=True, symgram=True, recompute=False)
     if args.compile:
         variants["compiled"] = make_step(net, args.size, inplace=True, symgram=True, compiled=True)

@@ -15,7 +15,7 @@ from painterly.cli import main
 from painterly.config import MIN_AUTO_SCALE, MIN_SIZE, ConfigError, StyleConfig, field_meta
 from painterly.images import ImageError
 from painterly.jobs import JobStore
-from painterly.plan import PlanError, RunPlan, StepCost, scale_plan
+from painterly.plan import CHECKPOINT_PIXELS, PlanError, RunPlan, StepCost, recompute_factor, scale_plan
 
 
 def test_auto_scales_start_every_size_from_the_same_512_px_picture():
@@ -374,12 +374,29 @@ def test_the_time_counts_block_modes_extra_work():
     factors = plan.memory(cfg).step_factors()
     assert factors[0] == 1.0 and factors[-1] > 1.5  # the coarse scales whole, the print in blocks
     cost = StepCost(overhead=0.01, per_mp=2.0, precision="fp32", setup=0.0)
-    whole = [cost.step_seconds(cfg, w, h) for (w, h), _ in plan.scales]
+    whole = [cost.step_seconds(cfg, w, h) * recompute_factor(cfg.last_layer, w * h) for (w, h), _ in plan.scales]
     assert plan.step_costs(cfg, cost) == pytest.approx([t * k for t, k in zip(whole, factors)])
     total = plan.estimate(cfg, cost)  # each scale's steps and its targets (one step of it), no setup here
     assert total == pytest.approx(sum((n + 1) * t * k for (_, n), t, k in zip(plan.scales, whole, factors)))
     assert total > 1.3 * sum(n * t for (_, n), t in zip(plan.scales, whole))
     assert plan.remaining(cfg, cost, 0, 0.0) == pytest.approx(total)  # before any step: the estimate
+
+
+def test_the_time_counts_the_layers_recomputed_above_the_checkpoint_size():
+    # Above CHECKPOINT_PIXELS the VGG forward runs conv1_2 and conv2_2 a second time during
+    # backward (vgg.py), and a 2048 px step cost more per pixel than the cost line fitted at small
+    # sizes said: the 2048 px scale of the default said 83 s for a run of 101 s.
+    cfg = StyleConfig(size=2048, precision="fp32", max_memory="16GB")
+    plan = RunPlan.build(cfg, 2048, 1365)
+    assert plan.memory(cfg).step_factors() == (1.0, 1.0, 1.0)  # every scale whole
+    cost = StepCost(overhead=0.0, per_mp=1.0, precision="fp32", setup=0.0)
+    pixels = [w * h for (w, h), _ in plan.scales]
+    assert pixels[1] <= CHECKPOINT_PIXELS < pixels[2]
+    factor = recompute_factor("relu5_1", pixels[2])
+    assert 1.09 < factor < 1.11  # conv1_2 and conv2_2 forward again: a tenth of a step's convolutions
+    assert plan.step_costs(cfg, cost) == pytest.approx([pixels[0] / 1e6, pixels[1] / 1e6, factor * pixels[2] / 1e6])
+    assert recompute_factor("relu5_1", CHECKPOINT_PIXELS) == 1.0
+    assert recompute_factor("relu1_1", pixels[2]) == 1.0  # a network that ends before pool1 recomputes nothing
 
 
 def test_the_time_left_keeps_the_block_plan_it_started_with(monkeypatch):

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from painterly import vgg
+from painterly import plan, vgg
 from painterly.config import VGG_LAYERS
 from painterly.vgg import VGG19, WeightsError, get_vgg, load_weights
 
@@ -203,7 +203,7 @@ def test_unsafe_or_wrong_files_are_refused(tmp_path):
 
 
 def test_large_inputs_recompute_block_one_with_identical_gradients(monkeypatch):
-    """Above CHECKPOINT_PIXELS the forward recomputes conv1_2..pool1 and conv2_2..pool2 in
+    """Above plan.CHECKPOINT_PIXELS the forward recomputes conv1_2..pool1 and conv2_2..pool2 in
     backward (to fit 2048 px in memory); the losses and the image gradient must not change."""
     net = get_vgg("relu5_1")
     layers = ("relu1_1", "relu2_1", "relu4_2", "relu5_1")
@@ -213,7 +213,7 @@ def test_large_inputs_recompute_block_one_with_identical_gradients(monkeypatch):
     monkeypatch.setattr(vgg, "checkpoint", lambda *a, **k: calls.append(1) or real(*a, **k))
 
     def loss_and_grad(limit: int) -> tuple[torch.Tensor, torch.Tensor]:
-        monkeypatch.setattr(vgg, "CHECKPOINT_PIXELS", limit)
+        monkeypatch.setattr(plan, "CHECKPOINT_PIXELS", limit)
         x = x0.clone().requires_grad_(True)
         out = net(x, layers)
         loss = sum((v.double() ** 2).mean() for v in out.values())
@@ -227,7 +227,7 @@ def test_large_inputs_recompute_block_one_with_identical_gradients(monkeypatch):
     assert torch.equal(plain_loss, ckpt_loss)
     torch.testing.assert_close(ckpt_grad, plain_grad, rtol=1e-5, atol=0)
     # Never on target extraction (no graph) or when a recomputed layer is itself wanted.
-    monkeypatch.setattr(vgg, "CHECKPOINT_PIXELS", 100)
+    monkeypatch.setattr(plan, "CHECKPOINT_PIXELS", 100)
     with torch.no_grad():
         net(x0, layers)
     net(x0.clone().requires_grad_(True), ("relu1_2", "relu3_1"))

