@@ -146,11 +146,18 @@ def continued(candidate: str = "two-scale", size: int = 512, ref_step: int = 300
     return rows
 
 
+# The finished picture in two scales as a user asks for it (`--scales 2 --steps 210`: 140 steps at
+# 256 px, 70 at 512 px), saved continued at 512 px to 300 steps in all. Its runs: `python -m
+# benchmarks.pairs --size 512 --candidates '' --candidate 'two-scale-210={"scales":2,"steps":210,
+# "final_steps":160}' --pairs 0,3,5,6,8,11 --every 10 --no-write` (RESULTS.md, "A finished picture").
+TWO_SCALE = "two-scale-210"
+
+
 def precision_report(log=print) -> dict:
     from painterly.precision import resolve
 
     return {"flags": cpu_bf16_flags(), "auto": resolve("auto", "cpu"), "steps": step_times(log=log),
-            "parity": parity(), "finished": finished()}  # fmt: skip
+            "parity": parity(), "finished": finished(), "two_scale": continued(TWO_SCALE)}  # fmt: skip
 
 
 def block_name(res: dict) -> str:
@@ -191,4 +198,16 @@ def precision_md(res: dict) -> str:
             bw = f"{r['base_wall']:.0f}" if r["base_wall"] is not None else "–"
             lines.append(f"| {r['pair']} | {r['finished_step'] or 'not by 300'} | {fw} | "
                          f"{'yes' if r['base_within'] else 'no'} | {bw} |")  # fmt: skip
+    if res.get("two_scale"):
+        lines += ["", "**The finished picture in two scales** (`--scales 2 --steps 210`: 140 steps at 256 px, 70 at "
+                  "512 px; run on at 512 px to 300 steps in all; finished as above; wall time from process start, the "
+                  "snapshots' time included):", "",
+                  "| pair | finished at step | wall s there | finished by its step 210? | wall s at step 210 | "
+                  "style / SSIM / style2 at step 210 |", "|---|---:|---:|---|---:|---|"]  # fmt: skip
+        for r in res["two_scale"]:
+            hit, sc = r["by_ref"], r["scores"]
+            at = f"{hit['step']} | {hit['wall']:.0f}" if hit else "not by 300 | –"
+            own = "yes" if hit and hit["step"] <= r["steps"] else "no"
+            lines.append(f"| {r['pair']} | {at} | {own} | {r['wall']:.0f} | "
+                         f"{sc['style']:.3f} / {sc['content']:.3f} / {sc['style2']:.3f} |")  # fmt: skip
     return "\n".join(lines)
