@@ -55,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         "--video-frames", default="0:16", help="frames of the shared clip for the video section (first:last)"
     )
     p.add_argument("--fresh", action="store_true", help="re-run the baselines instead of reusing cached runs")
-    p.add_argument("--no-write", action="store_true", help="print tables, leave RESULTS.md alone")
+    p.add_argument("--no-write", action="store_true", help="print tables; write neither RESULTS.md nor benchmarks/results/")
     args = p.parse_args(argv)
+    dump = _dump if not args.no_write else (lambda name, data: None)
 
     full = args.full
     size = args.size or (512 if full else 256)
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         def update(res: dict) -> None:
             sheet = contact_sheet(res, REPO / "benchmarks" / f"contact_{size}.png")
             res.update(machine=info, command=command)
-            _dump(f"compare_{size}", res)
+            dump(f"compare_{size}", res)
             if not args.no_write:  # after every engine: a long run interrupted still leaves its table
                 report.write_block(
                     REPO / "benchmarks" / "RESULTS.md", f"compare-{size}", report.compare_md(res, sheet.name)
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         print("ceiling: conv throughput and step time ...")
         res = ceiling_report((256, 512, 1024) if full else (256, 512))
         res.update(machine=info, command=command)
-        _dump("ceiling", res)
+        dump("ceiling", res)
         blocks["ceiling"] = report.ceiling_md(res)
     if "memory" in sections:
         from .memory import memory_report
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             done = {r["size"] for r in res["rows"]}
             kept = [dict(r, date=r.get("date", prev["machine"]["date"])) for r in prev["rows"] if r["size"] not in done]
             res["rows"] = sorted(kept + [dict(r, date=info["date"]) for r in res["rows"]], key=lambda r: r["size"])
-        _dump("memory", res)
+        dump("memory", res)
         blocks["memory"] = report.memory_md(res)
     if "preview" in sections:
         blocks["preview"] = _preview_section(quick=not full)
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         res = precision_report()
         res.update(machine=info, command=command)
         name = block_name(res)
-        _dump(name.replace("-", "_"), res)
+        dump(name.replace("-", "_"), res)
         blocks[name] = precision_md(res)
 
     if "prints" in sections:
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         from .prints import replan
 
         replan(res["rows"])
-        _dump("prints", res)
+        dump("prints", res)
         blocks["prints"] = prints_md(res)
 
     if "batch" in sections:  # 8 pictures at 256 px, three ways; writes its own block (benchmarks/batch.py)
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             print(mode, video.run_mode(mode, size, first, last), flush=True)
         res = video.score(size, first, last)
         res.update(machine=info, command=command)
-        _dump(f"video_{size}", res)
+        dump(f"video_{size}", res)
         blocks[f"video-{size}"] = video.video_md(res)
 
     for name, text in blocks.items():
