@@ -200,7 +200,8 @@ def precision_md(res: dict) -> str:
                          f"{'yes' if r['base_within'] else 'no'} | {bw} |")  # fmt: skip
     if res.get("two_scale"):
         lines += ["", "**The finished picture in two scales** (`--scales 2 --steps 210`: 140 steps at 256 px, 70 at "
-                  "512 px; run on at 512 px to 300 steps in all; finished as above; wall time from process start, the "
+                  "512 px; run on at 512 px to 300 steps in all; finished = from that snapshot on within "
+                  f"{FINISHED_TOL} of step 300 on style score, SSIM and style2; wall time from process start, the "
                   "snapshots' time included):", "",
                   "| pair | finished at step | wall s there | finished by its step 210? | wall s at step 210 | "
                   "style / SSIM / style2 at step 210 |", "|---|---:|---:|---|---:|---|"]  # fmt: skip
