@@ -16,7 +16,7 @@ import hashlib
 import importlib.util
 import threading
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Container, Iterable, Literal
 
 import torch
 from torch import nn
@@ -206,8 +206,8 @@ class VGG19(nn.Module):
         # Large images on a graph: recompute conv1_2..pool1 and conv2_2..pool2 in the
         # backward pass instead of keeping relu1_2's and relu2_2's outputs and the pools'
         # int64 indices, the biggest saved tensors (1.6 GB at 2048 x 1362). Costs one extra
-        # forward of conv1_2 and conv2_2: +7 % per step at 1600 px (benchmarks/RESULTS.md), only
-        # above plan.CHECKPOINT_PIXELS.
+        # forward of conv1_2 and conv2_2, only above plan.CHECKPOINT_PIXELS: +7 % per step at
+        # 1600 px in fp32, 6-12 % at 1448 px in bf16 (plan.recompute_factor counts it).
         recompute = {}
         if torch.is_grad_enabled() and x.requires_grad and x.shape[-1] * x.shape[-2] > pl.CHECKPOINT_PIXELS:
             recompute = {run[0]: run for run in pl.RECOMPUTED if run[-1] in self.names and not wanted & set(run)}
@@ -230,7 +230,7 @@ class VGG19(nn.Module):
         return out
 
     def _advance(
-        self, x: torch.Tensor, i: int, stop: int, may_overwrite: bool, wanted: Iterable[str] = ()
+        self, x: torch.Tensor, i: int, stop: int, may_overwrite: bool, wanted: Container[str] = ()
     ) -> tuple[torch.Tensor, int]:
         """Layer i applied to x, or layers i and i + 1 where a ReLU nobody reads comes before a max
         pool: (the output, the next layer's index).
