@@ -374,7 +374,11 @@ def test_the_time_counts_block_modes_extra_work():
     factors = plan.memory(cfg).step_factors()
     assert factors[0] == 1.0 and factors[-1] > 1.5  # the coarse scales whole, the print in blocks
     cost = StepCost(overhead=0.01, per_mp=2.0, precision="fp32", setup=0.0)
-    whole = [cost.step_seconds(cfg, w, h) * recompute_factor(cfg.last_layer, w * h) for (w, h), _ in plan.scales]
+    # A scale run whole above CHECKPOINT_PIXELS also recomputes two layers; a block's graph is smaller.
+    scales = plan.memory(cfg).scales
+    whole = [cost.step_seconds(cfg, w, h) * (1 if s.block else recompute_factor(cfg.last_layer, w * h))
+             for ((w, h), _), s in zip(plan.scales, scales)]  # fmt: skip
+    assert scales[-1].block and scales[-1].size[0] * scales[-1].size[1] > CHECKPOINT_PIXELS  # blocks: no recompute
     assert plan.step_costs(cfg, cost) == pytest.approx([t * k for t, k in zip(whole, factors)])
     total = plan.estimate(cfg, cost)  # each scale's steps and its targets (one step of it), no setup here
     assert total == pytest.approx(sum((n + 1) * t * k for (_, n), t, k in zip(plan.scales, whole, factors)))
@@ -405,7 +409,7 @@ def test_the_time_left_keeps_the_block_plan_it_started_with(monkeypatch):
     # while the run keeps the blocks it started with.
     from painterly import plan as pl
 
-    pl._block_factors.cache_clear()
+    pl._scale_factors.cache_clear()
     cfg = StyleConfig(size=4096)
     run = RunPlan.build(cfg, 4096, 2725)
     cost = pl.StepCost(overhead=0.01, per_mp=2.0, precision="fp32", setup=0.0)
@@ -413,7 +417,7 @@ def test_the_time_left_keeps_the_block_plan_it_started_with(monkeypatch):
     roomy = run.remaining(cfg, cost, 10, 30.0)
     monkeypatch.setattr(pl, "default_budget", lambda: 6 * 10**9)
     assert run.remaining(cfg, cost, 10, 30.0) == roomy
-    pl._block_factors.cache_clear()  # a new run plans afresh: in 6 GB the print runs in blocks
+    pl._scale_factors.cache_clear()  # a new run plans afresh: in 6 GB the print runs in blocks
     assert run.remaining(cfg, cost, 10, 30.0) > 1.2 * roomy
 
 

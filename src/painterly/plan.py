@@ -231,7 +231,8 @@ class RunPlan:
 
     def step_costs(self, config: StyleConfig, cost: StepCost = DEFAULT_STEP_COST) -> tuple[float, ...]:
         """Seconds of one step at each scale by ``cost``, with block mode's extra work where the
-        memory plan runs the scale in blocks (a print's full-size scale: 2x and more)."""
+        memory plan runs the scale in blocks (a print's full-size scale: 2x and more), and the
+        recomputed layers where it runs whole above CHECKPOINT_PIXELS (``recompute_factor``)."""
         return _step_costs(self, config, cost)
 
     def scale_seconds(self, config: StyleConfig, cost: StepCost = DEFAULT_STEP_COST) -> tuple[float, ...]:
@@ -275,22 +276,28 @@ class RunPlan:
 def _step_costs(plan: RunPlan, config: StyleConfig, cost: StepCost) -> tuple[float, ...]:
     from .precision import resolve  # torch-free
 
-    whole = [cost.step_seconds(config, w, h) * recompute_factor(config.last_layer, w * h) for (w, h), _ in plan.scales]
-    return tuple(t * k for t, k in zip(whole, _block_factors(plan, config, resolve(config.precision, "cpu"))))
+    whole = [cost.step_seconds(config, w, h) for (w, h), _ in plan.scales]
+    return tuple(t * k for t, k in zip(whole, _scale_factors(plan, config, resolve(config.precision, "cpu"))))
 
 
 @functools.lru_cache(maxsize=64)
-def _block_factors(plan: RunPlan, config: StyleConfig, precision: str) -> tuple[float, ...]:
-    """Each scale's step cost relative to a whole-image step, from the memory plan, decided once
-    per run and process: asked at every progress write, and without ``max_memory`` the budget
-    follows the free RAM, so a time left worked out afresh would jump with other programs'
-    memory while the run keeps the plan it started with. ``precision`` (resolved) is part of the
-    key because the plan's bytes depend on it."""
+def _scale_factors(plan: RunPlan, config: StyleConfig, precision: str) -> tuple[float, ...]:
+    """Each scale's step cost relative to the cost line at its size, from the memory plan: block
+    mode's extra work where it runs in blocks, the layers recomputed above CHECKPOINT_PIXELS
+    where it runs whole (a block's graph is under that size). Decided once per run and process:
+    asked at every progress write, and without ``max_memory`` the budget follows the free RAM, so
+    a time left worked out afresh would jump with other programs' memory while the run keeps the
+    plan it started with. ``precision`` (resolved) is part of the key because the plan's bytes
+    depend on it."""
     del precision
     try:
-        return plan.memory(config).step_factors()
+        memory = plan.memory(config)
     except PlanError:  # refused before it runs; the estimate of the whole-image work stands
-        return (1.0,) * len(plan.scales)
+        return tuple(recompute_factor(config.last_layer, w * h) for (w, h), _ in plan.scales)
+    return tuple(
+        memory.block_cost(s) if s.block else recompute_factor(config.last_layer, s.size[0] * s.size[1])
+        for s in memory.scales
+    )
 
 
 # --- the memory plan (issue 10: prints) --------------------------------------------------------
@@ -399,7 +406,8 @@ PEAK_MARGIN = 1.05
 # assembled gradient image. Cost of a block step relative to a whole step over the same pixels.
 # Measured: 1.27 at 1024 px in blocks of 512 (7.15 s per step against 2.92 whole, over 1.93x the
 # pixels), 1.03 at 2048 px in blocks of 1024 (24.3 s against 16.5; the whole image recomputes
-# two layers there, see CHECKPOINT_PIXELS).
+# two layers there, see CHECKPOINT_PIXELS, and blocks do not: 1.13 against a whole step that
+# does not, ``recompute_factor``).
 BLOCK_STEP_COST = 1.15
 SAFE_SHARE = 0.8  # of the memory free when the run is planned, for a default budget
 # A run in one piece keeps its freed buffers in the process where its peak plus HEAP_HOLES of it
